@@ -1,0 +1,25 @@
+"""Arrow schemas derived from the NamedTuple records of :mod:`airis_mon.schema`."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from airis_mon.batching import rows_to_table
+
+__all__ = ["record_schema", "records_to_table"]
+
+_ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+
+
+def record_schema(record_type: type) -> pa.Schema:
+    """The Arrow schema of a ``typing.NamedTuple`` record class."""
+    hints = typing.get_type_hints(record_type)
+    return pa.schema([(name, _ARROW_TYPES[hints[name]]) for name in record_type._fields])
+
+
+def records_to_table(records: Sequence[tuple], record_type: type) -> pa.Table:
+    """Rows of ``record_type`` -> Arrow table with :func:`record_schema`."""
+    return rows_to_table(records, record_schema(record_type))

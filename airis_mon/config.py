@@ -1,0 +1,148 @@
+"""The one YAML config: integrations, aggregation, rules and sinks.
+
+::
+
+    integrations:                 # sources, by registered type
+      - {name: sample, type: payload_files, paths: [data/*.jsonl.gz]}
+    aggregation:
+      window_seconds: 60
+    rules:                        # transforms, by registered type (default threshold)
+      - {name: p95_latency, metric: inference_latency, aggregation: p95,
+         comparator: ">", threshold: 250, severity: high}
+    sinks:
+      - {name: storage, type: parquet, path: ./airis-mon-output}
+
+Everything is validated before the graph is built. Unknown keys, wrong types
+and missing fields are errors naming their path (``rules[1].threshold``);
+:func:`load_config` reports every problem at once in one
+:class:`~airis_mon.errors.ConfigError`. Relative file paths in a config are
+relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from airis_mon.errors import ConfigError
+from airis_mon.registry import get_component
+from airis_mon.validation import describe_validation_error
+
+__all__ = [
+    "SAMPLE_CONFIG_PATH",
+    "AggregationConfig",
+    "ComponentConfig",
+    "Config",
+    "StrictModel",
+    "load_config",
+    "parse_config",
+]
+
+SAMPLE_CONFIG_PATH = Path(__file__).parent / "sample_data" / "sample_config.yaml"
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentConfig(StrictModel):
+    """Fields every configured component has."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+
+
+class AggregationConfig(StrictModel):
+    """Window aggregation settings."""
+
+    window_seconds: int = Field(default=60, ge=1, le=86_400, description="fixed window length, s")
+
+
+class _RawConfig(StrictModel):
+    integrations: list[dict[str, Any]] = Field(default_factory=list)
+    aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    sinks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Config(StrictModel):
+    """A validated config; component entries are their registered models."""
+
+    integrations: tuple[ComponentConfig, ...]
+    aggregation: AggregationConfig
+    rules: tuple[ComponentConfig, ...]
+    sinks: tuple[ComponentConfig, ...]
+    base_dir: Path = Field(description="folder that relative paths are resolved against")
+
+
+_SECTION_KIND = {"integrations": "source", "rules": "transform", "sinks": "sink"}
+_DEFAULT_TYPE = {"rules": "threshold"}
+
+
+def _validate_components(section: str, entries: list[dict[str, Any]], context: dict, problems: list[str]):
+    kind = _SECTION_KIND[section]
+    typed: list[ComponentConfig] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"{section}[{index}]"
+        entry = dict(entry)
+        entry.setdefault("type", _DEFAULT_TYPE.get(section))
+        if not entry["type"]:
+            problems.append(f"{where}.type: Field required")
+            continue
+        try:
+            model = get_component(kind, str(entry["type"])).config_model()
+        except ConfigError as error:
+            problems.append(f"{where}.type: {error.problems[0]}")
+            continue
+        try:
+            component = model.model_validate(entry, context=context)
+        except ValidationError as error:
+            problems.extend(describe_validation_error(error, prefix=where))
+            continue
+        if component.name in seen:
+            problems.append(f"{where}.name: duplicate name {component.name!r} in {section}")
+        seen.add(component.name)
+        typed.append(component)
+    return tuple(typed)
+
+
+def parse_config(document: Any, base_dir: Path, source: str = "config") -> Config:
+    """Validate a decoded YAML document; raise ``ConfigError`` listing every problem."""
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(["(root): a config must be a mapping of sections"], source)
+    problems: list[str] = []
+    try:
+        raw = _RawConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error), source) from None
+    context = {"base_dir": base_dir}
+    sections = {
+        section: _validate_components(section, getattr(raw, section), context, problems) for section in _SECTION_KIND
+    }
+    if problems:
+        raise ConfigError(problems, source)
+    return Config(aggregation=raw.aggregation, base_dir=base_dir, **sections)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate a YAML config file; ``None`` loads the bundled sample config."""
+    config_path = Path(path) if path is not None else SAMPLE_CONFIG_PATH
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"(file): cannot read {config_path}: {error.strerror}"], str(config_path)) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError([f"{where}: invalid YAML: {getattr(error, 'problem', error)}"], str(config_path)) from None
+    return parse_config(document, config_path.resolve().parent, str(config_path))

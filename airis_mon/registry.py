@@ -1,0 +1,83 @@
+"""Maps config ``type:`` names to components.
+
+A component is a config model plus a PTransform, named by import path so that
+the core never imports sources, transforms or sinks at import time. Adding an
+integration means one folder and one line in :data:`COMPONENTS`; the test
+suite fails when a registered component has no test folder
+``tests/<kind>s/<type>/``.
+
+>>> get_component("source", "payload_files").transform_path
+'sources.payload_files.transform:ReadFromPayloadFiles'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Literal
+
+from airis_mon.errors import ConfigError
+
+__all__ = ["COMPONENTS", "Component", "get_component", "known_types", "load_object"]
+
+Kind = Literal["source", "transform", "sink"]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: where its config model and transform live."""
+
+    kind: Kind
+    type_name: str
+    config_path: str  # "module:ConfigClass"
+    transform_path: str  # "module:PTransformClass"
+    description: str
+
+    def config_model(self) -> type:
+        return load_object(self.config_path)
+
+    def transform_class(self) -> type:
+        return load_object(self.transform_path)
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "source",
+        "payload_files",
+        "sources.payload_files.config:PayloadFilesConfig",
+        "sources.payload_files.transform:ReadFromPayloadFiles",
+        "JSON-lines files of ingestion payloads (bundled sample, recordings, gateway spool)",
+    ),
+    Component(
+        "transform",
+        "threshold",
+        "transforms.threshold:ThresholdRule",
+        "transforms.threshold:EvaluateThresholds",
+        "A window aggregate compared with a fixed threshold",
+    ),
+    Component(
+        "sink",
+        "parquet",
+        "sinks.parquet.config:ParquetSinkConfig",
+        "sinks.parquet.transform:WriteToStorage",
+        "Parquet files partitioned by record kind and date, written atomically",
+    ),
+)
+
+
+def load_object(path: str) -> type:
+    """Import ``"package.module:Name"`` and return ``Name``."""
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def known_types(kind: Kind) -> list[str]:
+    return sorted(c.type_name for c in COMPONENTS if c.kind == kind)
+
+
+def get_component(kind: Kind, type_name: str) -> Component:
+    """The component registered as ``type_name``; ``ConfigError`` if none is."""
+    for component in COMPONENTS:
+        if component.kind == kind and component.type_name == type_name:
+            return component
+    raise ConfigError(f"unknown {kind} type {type_name!r} (known: {', '.join(known_types(kind))})")

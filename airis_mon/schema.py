@@ -1,0 +1,216 @@
+"""The one schema shared by every stage.
+
+Records inside the pipeline are light: ``typing.NamedTuple`` classes that Beam
+encodes with its schema-aware ``RowCoder`` (events, alerts, users, health,
+dead letters) and Arrow record batches for metric points, which arrive by the
+hundred thousand and are processed column-wise.
+
+Units: every timestamp is integer epoch milliseconds UTC (``*_ms`` fields);
+durations are seconds (``*_s``); metric values are in their canonical unit
+named by the ``unit`` column (latency in ``ms``).
+
+Tags are carried as one canonical JSON object string (keys sorted, values
+strings, no whitespace) so that a series key is a plain string and tags can be
+grouped and stored without a map type. :func:`canonical_tags` builds it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import apache_beam as beam
+import pyarrow as pa
+
+__all__ = [
+    "AGGREGATE_SCHEMA",
+    "ALERT_SEVERITIES",
+    "METRIC_SCHEMA",
+    "RAW_POINT_SCHEMA",
+    "SEVERITIES",
+    "Alert",
+    "DeadLetter",
+    "Event",
+    "HealthRecord",
+    "Metric",
+    "UserRecord",
+    "canonical_tags",
+    "metrics_to_table",
+    "tags_from_json",
+]
+
+#: Event severities of the public ingestion contract, least to most severe.
+SEVERITIES = ("info", "warning", "error", "critical")
+#: Alert severities: the event severities plus the seed's ``high``.
+ALERT_SEVERITIES = ("info", "warning", "error", "high", "critical")
+
+
+def _tag_value(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_tags(tags: dict | None) -> str:
+    """Serialise tags as the canonical JSON string: keys sorted, every value
+    a string (numbers and booleans stringified, nested values as JSON)."""
+    if not tags:
+        return "{}"
+    as_strings = {str(key): _tag_value(value) for key, value in tags.items()}
+    return json.dumps(as_strings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def tags_from_json(text: str) -> dict[str, str]:
+    """Inverse of :func:`canonical_tags`."""
+    return json.loads(text) if text else {}
+
+
+class Metric(NamedTuple):
+    """One normalized metric point (the row form of :data:`METRIC_SCHEMA`)."""
+
+    timestamp_ms: int
+    source: str
+    name: str
+    value: float
+    unit: str
+    tags: str  # canonical JSON, see canonical_tags
+
+
+class Event(NamedTuple):
+    """One event of the public contract (``event_type``, ``severity`` ...)."""
+
+    timestamp_ms: int
+    event_type: str
+    source: str
+    severity: str  # one of SEVERITIES
+    data: str  # JSON object
+
+
+class Alert(NamedTuple):
+    """One alert episode, with the seed's alert fields.
+
+    ``timestamp_ms`` is when the episode started (its first breaching window),
+    ``duration_s`` how long it breached, ``current_value`` the worst window
+    value seen and ``status`` ``firing`` or ``resolved``.
+    """
+
+    id: str
+    name: str
+    severity: str  # one of ALERT_SEVERITIES
+    description: str
+    timestamp_ms: int
+    source: str
+    model_id: str
+    environment: str
+    alert_type: str
+    threshold: float
+    current_value: float
+    duration_s: float
+    status: str
+    rule: str
+    metric: str
+    tags: str
+    resolved_at_ms: int  # 0 while firing
+
+
+class UserRecord(NamedTuple):
+    """One directory user (LDAP / Active Directory / user-sync API)."""
+
+    user_id: str
+    username: str
+    email: str
+    display_name: str
+    department: str
+    title: str
+    groups: str  # JSON list of group names
+    source: str
+
+
+class HealthRecord(NamedTuple):
+    """The outcome of one poll or read by one integration.
+
+    ``ok`` is success, ``latency_ms`` how long it took, ``freshness_ms`` the
+    age of the newest data it saw at ``timestamp_ms`` (-1 if unknown) and
+    ``records`` how many records it produced.
+    """
+
+    timestamp_ms: int
+    integration: str
+    ok: bool
+    message: str
+    latency_ms: float
+    freshness_ms: int
+    records: int
+
+
+class DeadLetter(NamedTuple):
+    """A record that could not be processed: which step, why, and the
+    original payload as JSON so it can be fixed and replayed."""
+
+    timestamp_ms: int  # when it was dead-lettered
+    component: str
+    reason: str
+    original: str  # JSON
+
+
+for _record in (Metric, Event, Alert, UserRecord, HealthRecord, DeadLetter):
+    beam.coders.registry.register_coder(_record, beam.coders.RowCoder)
+
+#: Metric points before normalization: vendor names/units, timestamps in any unit.
+RAW_POINT_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.float64()),
+        ("source", pa.string()),
+        ("name", pa.string()),
+        ("value", pa.float64()),
+        ("unit", pa.string()),
+        ("tags", pa.string()),
+    ]
+)
+
+#: Normalized metric points.
+METRIC_SCHEMA = pa.schema(
+    [
+        ("timestamp_ms", pa.int64()),
+        ("source", pa.string()),
+        ("name", pa.string()),
+        ("value", pa.float64()),
+        ("unit", pa.string()),
+        ("tags", pa.string()),
+    ]
+)
+
+#: One row per (series, window): the statistics of the points in the window.
+AGGREGATE_SCHEMA = pa.schema(
+    [
+        ("window_start_ms", pa.int64()),
+        ("window_end_ms", pa.int64()),
+        ("source", pa.string()),
+        ("name", pa.string()),
+        ("unit", pa.string()),
+        ("tags", pa.string()),
+        ("count", pa.int64()),
+        ("sum", pa.float64()),
+        ("min", pa.float64()),
+        ("max", pa.float64()),
+        ("mean", pa.float64()),
+        ("p50", pa.float64()),
+        ("p95", pa.float64()),
+        ("p99", pa.float64()),
+    ]
+)
+
+
+def metrics_to_table(metrics: list[Metric]) -> pa.Table:
+    """Build a :data:`METRIC_SCHEMA` table from row records (tests, small data)."""
+    columns = list(zip(*metrics, strict=False)) if metrics else [[] for _ in METRIC_SCHEMA]
+    return pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, METRIC_SCHEMA, strict=False)],
+        schema=METRIC_SCHEMA,
+    )

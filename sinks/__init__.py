@@ -1,0 +1,1 @@
+"""Sinks: one folder per destination, each a ``WriteToX(config)`` PTransform."""

@@ -1,0 +1,201 @@
+"""``WriteToStorage``: every output of a run, on local disk.
+
+Layout under ``path`` (``RUN`` is the run key, a digest of the input's
+identity, so that the same input always maps to the same file names)::
+
+    metrics/date=YYYY-MM-DD/part-RUN.parquet       normalized points
+    aggregates/date=YYYY-MM-DD/part-RUN.parquet    window statistics
+    events/date=YYYY-MM-DD/part-RUN.parquet
+    alerts/date=YYYY-MM-DD/part-RUN.parquet
+    alerts-RUN.jsonl                               every alert, one JSON object a line
+    dead_letters/date=YYYY-MM-DD/part-RUN.jsonl    reason + original payload
+    health_report.json                             the latest health report
+
+Each file is written to a temporary name in its folder and renamed into
+place, so readers never see a partial file. Rows are sorted before writing,
+so running the same input twice gives byte-identical files, never
+duplicated rows. One GroupByKey per (kind, date) gathers a partition
+(DESIGN.md: Beam's ``WriteToParquet`` mishandles windows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airis_mon.arrow_rows import record_schema, records_to_table
+from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
+from sinks.parquet.config import ParquetSinkConfig
+
+__all__ = ["PARQUET_KINDS", "WriteToStorage", "write_atomically"]
+
+COMPONENT = "storage"
+
+#: kind -> (Arrow schema, time column used for the date partition)
+PARQUET_KINDS: dict[str, tuple[pa.Schema, str]] = {
+    "metrics": (METRIC_SCHEMA, "timestamp_ms"),
+    "aggregates": (AGGREGATE_SCHEMA, "window_start_ms"),
+    "events": (record_schema(Event), "timestamp_ms"),
+    "alerts": (record_schema(Alert), "timestamp_ms"),
+}
+_ROW_TYPES = {"events": Event, "alerts": Alert}
+_MS_PER_DAY = 86_400_000
+
+
+def _date_of(ms: int) -> str:
+    """UTC date of epoch ms; ``unknown`` for 0 (a record whose time could not be read)."""
+    if ms == 0:
+        return "unknown"
+    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def write_atomically(path: Path, write) -> None:
+    """Call ``write(temp_path)`` then rename the result to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temp_name)
+        os.replace(temp_name, path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise
+
+
+class _KeyTableByDate(beam.DoFn):
+    """Arrow table -> ((kind, date), slice) for each date it covers."""
+
+    def __init__(self, kind: str):
+        self._kind = kind
+        self._time_column = PARQUET_KINDS[kind][1]
+
+    def process(self, table: pa.Table):
+        if table.num_rows == 0:
+            return
+        days = table.column(self._time_column).to_numpy() // _MS_PER_DAY
+        for day in np.unique(days):
+            part = table.filter(pa.array(days == day))
+            yield (self._kind, _date_of(int(day) * _MS_PER_DAY)), part
+
+
+class _WriteParquetPartition(beam.DoFn):
+    def __init__(self, root: str, run_key: str, compression: str):
+        self._root = Path(root)
+        self._run_key = run_key
+        self._compression = None if compression == "none" else compression
+        self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
+        self._rows = beam.metrics.Metrics.counter(COMPONENT, "rows_written")
+
+    def process(self, keyed_parts):
+        (kind, date), parts = keyed_parts
+        schema = PARQUET_KINDS[kind][0]
+        parts = list(parts)
+        tables = [p for p in parts if isinstance(p, pa.Table)]
+        rows = [p for p in parts if not isinstance(p, pa.Table)]
+        if rows:
+            tables.append(records_to_table(rows, _ROW_TYPES[kind]))
+        table = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
+        table = table.sort_by([(name, "ascending") for name in schema.names])
+        path = self._root / kind / f"date={date}" / f"part-{self._run_key}.parquet"
+        write_atomically(path, lambda temp: pq.write_table(table, temp, compression=self._compression))
+        self._files.inc()
+        self._rows.inc(table.num_rows)
+        yield str(path)
+
+
+def _json_line(record: tuple) -> str:
+    return json.dumps(record._asdict(), sort_keys=True, allow_nan=True)
+
+
+class _WriteJsonLines(beam.DoFn):
+    """(relative path, records) -> one JSON-lines file, records sorted."""
+
+    def __init__(self, root: str):
+        self._root = Path(root)
+        self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
+
+    def process(self, keyed_records):
+        relative, records = keyed_records
+        lines = sorted(_json_line(r) for r in records)
+        path = self._root / relative
+        text = "".join(line + "\n" for line in lines)
+        write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+        self._files.inc()
+        yield str(path)
+
+
+def _write_health_report(root: str, report: dict) -> str:
+    path = Path(root) / "health_report.json"
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    return str(path)
+
+
+class WriteToStorage(beam.PTransform):
+    """Write a run's outputs; input is a dict of PCollections by kind.
+
+    Keys: ``metrics`` and ``aggregates`` (Arrow tables), ``events``,
+    ``alerts``, ``dead_letters`` (rows) and ``health_report`` (one dict).
+    Missing keys are skipped. Returns a PCollection of written paths.
+    """
+
+    def __init__(self, config: ParquetSinkConfig, run_key: str):
+        super().__init__()
+        if not config.path:
+            raise ValueError(f"{config.name}: no output path (set sinks[].path or --output)")
+        if not run_key or not run_key.isalnum():
+            raise ValueError(f"run_key must be a non-empty alphanumeric string, got {run_key!r}")
+        self._config = config
+        self._run_key = run_key
+
+    def expand(self, outputs: Mapping[str, beam.PCollection]):
+        root, run_key = self._config.path, self._run_key
+        written = []
+        for kind in PARQUET_KINDS:
+            if kind not in outputs:
+                continue
+            if kind in _ROW_TYPES:
+                time_field = PARQUET_KINDS[kind][1]
+                keyed = outputs[kind] | f"Key{kind.title()}" >> beam.Map(
+                    lambda row, kind=kind, field=time_field: ((kind, _date_of(getattr(row, field))), row)
+                )
+            else:
+                keyed = outputs[kind] | f"Key{kind.title()}" >> beam.ParDo(_KeyTableByDate(kind))
+            written.append(
+                keyed
+                | f"Group{kind.title()}" >> beam.GroupByKey()
+                | f"Write{kind.title()}" >> beam.ParDo(_WriteParquetPartition(root, run_key, self._config.compression))
+            )
+        if "alerts" in outputs:
+            written.append(
+                outputs["alerts"]
+                | "KeyAlertLines" >> beam.Map(lambda alert: (f"alerts-{run_key}.jsonl", alert))
+                | "GroupAlertLines" >> beam.GroupByKey()
+                | "WriteAlertLines" >> beam.ParDo(_WriteJsonLines(root))
+            )
+        if "dead_letters" in outputs:
+            written.append(
+                outputs["dead_letters"]
+                | "KeyDeadLetters"
+                >> beam.Map(
+                    lambda dead: (f"dead_letters/date={_date_of(dead.timestamp_ms)}/part-{run_key}.jsonl", dead)
+                )
+                | "GroupDeadLetters" >> beam.GroupByKey()
+                | "WriteDeadLetters" >> beam.ParDo(_WriteJsonLines(root))
+            )
+        if "health_report" in outputs:
+            written.append(
+                outputs["health_report"]
+                | "WriteHealthReport" >> beam.Map(lambda report: _write_health_report(root, report))
+            )
+        return written | "WrittenPaths" >> beam.Flatten()

@@ -1,0 +1,1 @@
+"""Transforms between sources and sinks: normalize, aggregate, rules, health."""
