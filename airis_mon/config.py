@@ -45,9 +45,10 @@ SAMPLE_CONFIG_PATH = Path(__file__).parent / "sample_data" / "sample_config.yaml
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, values frozen."""
+    """Base of every config model: unknown keys are errors, values frozen, and
+    input values never echoed in error messages (they may be secrets)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class ComponentConfig(StrictModel):

@@ -41,7 +41,7 @@ TimestampIn = int | float | str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class MetricPointIn(_Strict):

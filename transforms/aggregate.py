@@ -101,10 +101,13 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
         mean=sums / counts,
     )
     for label, q in QUANTILES:
-        position = starts + (counts - 1) * q
-        low = np.floor(position).astype(np.int64)
+        # Rank within the group first, so the result does not depend on where
+        # the group sits in the shard (bit-identical output for any batching).
+        rank = (counts - 1) * q
+        low_rank = np.floor(rank)
+        fraction = rank - low_rank
+        low = starts + low_rank.astype(np.int64)
         high = np.minimum(low + 1, lasts)
-        fraction = position - low
         low_values, high_values = sorted_values[low], sorted_values[high]
         columns[label] = low_values + (high_values - low_values) * fraction
     arrays = [

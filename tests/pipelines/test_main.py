@@ -1,0 +1,96 @@
+"""End-to-end: the main job as a user runs it (a subprocess), on small and bundled data."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import DAY_MS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def main(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.main", "--runner", "DirectRunner", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def alerts_in(out: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(out.glob("alerts-*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def test_small_day_end_to_end(small_day: Path):
+    result = main("--config", str(small_day / "config.yaml"))
+    out = small_day / "out"
+    assert "normalized               240 metric points" in result.stdout
+    assert "dead-lettered              3 records" in result.stdout
+    assert "alerts                     2 (critical 1, high 1)" in result.stdout
+    alerts = sorted(alerts_in(out), key=lambda a: a["timestamp_ms"])
+    assert [(a["name"], (a["timestamp_ms"] - DAY_MS) // 60_000, a["duration_s"], a["status"]) for a in alerts] == [
+        ("five_xx", 10, 180.0, "resolved"),
+        ("latency", 20, 120.0, "resolved"),
+    ]
+    assert alerts[0]["model_id"] == "ep-a" and alerts[1]["model_id"] == "fraud"
+    metrics = pq.read_table(next((out / "metrics" / "date=2026-11-28").glob("*.parquet")))
+    assert metrics.num_rows == 240  # 30 minutes x (2 SageMaker + 6 TF Serving points)
+    assert set(metrics.column("name").to_pylist()) == {"invocation_5xx_errors", "model_latency", "inference_latency"}
+    latency = [r["value"] for r in metrics.to_pylist() if r["name"] == "model_latency"]
+    assert min(latency) == 40.0  # 40,000 µs -> 40 ms
+    aggregates = pq.read_table(next((out / "aggregates" / "date=2026-11-28").glob("*.parquet")))
+    assert aggregates.num_rows == 90  # 3 series x 30 minutes
+    dead = [json.loads(line) for p in (out / "dead_letters").rglob("*.jsonl") for line in p.read_text().splitlines()]
+    reasons = sorted(d["reason"] for d in dead)
+    assert reasons[0].startswith("line is not JSON (Unterminated string starting at) in ")
+    assert reasons[1].startswith("severity: Input should be 'info', 'warning', 'error' or 'critical'")
+    assert reasons[2] == "value: NaN is not a metric value"
+    report = json.loads((out / "health_report.json").read_text())
+    assert report["overall_status"] == "degraded"
+    assert report["integrations"]["aws_sagemaker"]["status"] == "healthy"
+
+
+def test_rerun_overwrites_identical_files(small_day: Path):
+    def digest():
+        out = small_day / "out"
+        return {
+            p: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in out.rglob("*")
+            if p.is_file() and p.name != "health_report.json"
+        }
+
+    main("--config", str(small_day / "config.yaml"))
+    first = digest()
+    main("--config", str(small_day / "config.yaml"))
+    assert digest() == first
+
+
+@pytest.mark.slow
+def test_bundled_sample_finds_exactly_the_injected_incidents(tmp_path: Path):
+    result = main("--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert "records read          62,582 payload lines" in result.stdout
+    assert "dead-lettered             15 records" in result.stdout
+    alerts = sorted(alerts_in(tmp_path / "out"), key=lambda a: a["timestamp_ms"])
+    found = [(a["name"], a["model_id"], a["severity"], a["status"]) for a in alerts]
+    assert found == [
+        ("endpoint_5xx_burst", "churn-model-prod", "critical", "resolved"),  # injected 09:30-09:42
+        ("model_p95_latency_high", "fraud-detector", "high", "resolved"),  # injected 14:05-14:25
+    ]
+    day = 1_795_824_000_000
+    assert (alerts[0]["timestamp_ms"] - day) // 60_000 == 9 * 60 + 30
+    assert alerts[0]["duration_s"] == 12 * 60
+    assert (alerts[1]["timestamp_ms"] - day) // 60_000 == 14 * 60 + 5
+    assert alerts[1]["duration_s"] == 20 * 60
+    report = json.loads((tmp_path / "out" / "health_report.json").read_text())
+    assert report["integrations"]["github_actions"]["status"] == "degraded"
+    assert report["integrations"]["tensorflow_serving"]["status"] == "healthy"
