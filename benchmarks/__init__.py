@@ -1,1 +1,0 @@
-"""Throughput benchmarks for AIRIS-MON (run as ``python -m benchmarks.<name>``)."""
