@@ -20,6 +20,7 @@ from setuptools import find_packages, setup
 CORE = [
     "apache-beam>=2.77.0,<2.78",
     "protobuf>=4.25,<7",
+    "numpy>=1.26",
     "pyarrow>=17",
     "pydantic>=2.7,<3",
     "PyYAML>=6",
