@@ -191,11 +191,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     build_pipeline(pipeline, config, args.output, args.num_shards)
     result = pipeline.run()
     result.wait_until_finish()
-    sinks = _storage_sinks(config, args.output)
-    outputs = []
-    for sink in sinks:
-        root = Path(sink.path)
-        outputs.extend(sorted(str(root / p.name) + ("/" if p.is_dir() else "") for p in root.iterdir()))
+    run_key = run_key_for(config)
+    outputs = [
+        str(path)
+        for sink in _storage_sinks(config, args.output)
+        for path in sorted(Path(sink.path).rglob("*"))
+        if path.is_file() and (run_key in path.name or path.name == "health_report.json")
+    ]
     _print_summary(result, config, outputs, time.monotonic() - started)
     return 0
 

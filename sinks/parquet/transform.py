@@ -138,6 +138,7 @@ def _write_health_report(root: str, report: dict) -> str:
     path = Path(root) / "health_report.json"
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    beam.metrics.Metrics.counter(COMPONENT, "files_written").inc()
     return str(path)
 
 
