@@ -114,23 +114,33 @@ def _validate_components(section: str, entries: list[dict[str, Any]], context: d
 
 
 def parse_config(document: Any, base_dir: Path, source: str = "config") -> Config:
-    """Validate a decoded YAML document; raise ``ConfigError`` listing every problem."""
+    """Validate a decoded YAML document; raise ``ConfigError`` listing every problem.
+
+    Sections are validated independently, so one run reports the problems of
+    every section, each with its path.
+    """
     if document is None:
         document = {}
     if not isinstance(document, dict):
         raise ConfigError(["(root): a config must be a mapping of sections"], source)
-    problems: list[str] = []
+    problems = [f"{key}: Extra inputs are not permitted" for key in document if key not in _RawConfig.model_fields]
     try:
-        raw = _RawConfig.model_validate(document)
+        aggregation = AggregationConfig.model_validate(document.get("aggregation") or {})
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error), source) from None
+        problems.extend(describe_validation_error(error, prefix="aggregation"))
+        aggregation = None
     context = {"base_dir": base_dir}
-    sections = {
-        section: _validate_components(section, getattr(raw, section), context, problems) for section in _SECTION_KIND
-    }
+    sections = {}
+    for section in _SECTION_KIND:
+        try:
+            entries = _RawConfig.model_validate({section: document.get(section) or []})
+        except ValidationError as error:
+            problems.extend(describe_validation_error(error))
+            continue
+        sections[section] = _validate_components(section, getattr(entries, section), context, problems)
     if problems:
         raise ConfigError(problems, source)
-    return Config(aggregation=raw.aggregation, base_dir=base_dir, **sections)
+    return Config(aggregation=aggregation, base_dir=base_dir, **sections)
 
 
 def load_config(path: str | Path | None = None) -> Config:
