@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airis_mon.arrowutil import dictionary_encode
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
 
 __all__ = ["QUANTILES", "Aggregate", "aggregate_table"]
@@ -40,11 +41,6 @@ def _series_keys(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(*(table.column(c) for c in _SERIES_COLUMNS), _SEPARATOR)
 
 
-def _dictionary(array: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
-    encoded = pc.dictionary_encode(array)
-    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-
-
 def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
     """Aggregate a :data:`METRIC_SCHEMA` table into :data:`AGGREGATE_SCHEMA` rows.
 
@@ -54,7 +50,7 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
         raise ValueError(f"window_ms must be positive, got {window_ms}")
     if table.num_rows == 0:
         return AGGREGATE_SCHEMA.empty_table()
-    encoded = _dictionary(_series_keys(table))
+    encoded = dictionary_encode(_series_keys(table))
     series_names = np.array(encoded.dictionary.to_pylist(), dtype=object)
     # Dense series ids in sorted-key order so the output order is deterministic.
     rank = np.empty(len(series_names), dtype=np.int64)
@@ -130,7 +126,7 @@ class _ShardBySeries(beam.DoFn):
     def process(self, table: pa.Table):
         if table.num_rows == 0:
             return
-        encoded = _dictionary(_series_keys(table))
+        encoded = dictionary_encode(_series_keys(table))
         shard_of_series = np.array(
             [_stable_shard(key, self._num_shards) for key in encoded.dictionary.to_pylist()], dtype=np.int64
         )

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airis_mon import streams
+from airis_mon.arrowutil import dictionary_encode
 from airis_mon.schema import METRIC_SCHEMA, RAW_POINT_SCHEMA, DeadLetter, canonical_tags, tags_from_json
 from airis_mon.timeutil import epoch_array_to_ms
 
@@ -140,7 +141,7 @@ def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Tab
         values, timestamps = values[~bad], timestamps[~bad]
 
     units = table.column("unit")
-    unit_codes = pc.dictionary_encode(units).combine_chunks()
+    unit_codes = dictionary_encode(units)
     conversions = [canonical_unit(unit) for unit in unit_codes.dictionary.to_pylist()]
     factors = np.array([factor for _, factor in conversions], dtype=np.float64)
     canonical_units = pa.array([name for name, _ in conversions], type=pa.string())

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from airis_mon.arrow_rows import record_schema, records_to_table
+from airis_mon.arrowutil import record_schema, records_to_table
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
 from sinks.parquet.config import ParquetSinkConfig
 

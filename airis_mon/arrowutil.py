@@ -1,4 +1,4 @@
-"""Arrow schemas derived from the NamedTuple records of :mod:`airis_mon.schema`."""
+"""Arrow helpers shared by transforms and sinks: record schemas and dictionary encoding."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import typing
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from airis_mon.batching import rows_to_table
 
-__all__ = ["record_schema", "records_to_table"]
+__all__ = ["dictionary_encode", "record_schema", "records_to_table"]
 
 _ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
@@ -23,3 +24,11 @@ def record_schema(record_type: type) -> pa.Schema:
 def records_to_table(records: Sequence[tuple], record_type: type) -> pa.Table:
     """Rows of ``record_type`` -> Arrow table with :func:`record_schema`."""
     return rows_to_table(records, record_schema(record_type))
+
+
+def dictionary_encode(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """Dictionary-encode into one contiguous array: ``.dictionary`` holds the
+    distinct values, ``.indices`` one index per row. Per-distinct-value
+    Python work then costs nothing per row."""
+    encoded = pc.dictionary_encode(values)
+    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
