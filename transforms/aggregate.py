@@ -137,9 +137,11 @@ class _ShardBySeries(beam.DoFn):
         order = np.argsort(shard, kind="stable")
         sorted_shards = shard[order]
         bounds = np.flatnonzero(np.diff(sorted_shards)) + 1
-        reordered = table.take(pa.array(order))
-        for begin, end in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=False):
-            yield int(sorted_shards[begin]), reordered.slice(begin, end - begin)
+        for begin, end in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+            # take(), not slice(): a pickled slice carries its whole parent
+            # table (apache/arrow GH-26685), which multiplied the shuffle by
+            # the shard count.
+            yield int(sorted_shards[begin]), table.take(pa.array(order[begin:end]))
 
 
 class _AggregateShard(beam.DoFn):

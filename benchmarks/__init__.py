@@ -1,0 +1,1 @@
+"""Throughput benchmarks for AIRIS-MON (run as ``python -m benchmarks.<name>``)."""
