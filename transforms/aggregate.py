@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airis_mon.arrowutil import dictionary_encode
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
+from airis_mon.schema import AGGREGATE_SCHEMA
 
 __all__ = ["QUANTILES", "Aggregate", "aggregate_table"]
 
@@ -50,19 +50,30 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
         raise ValueError(f"window_ms must be positive, got {window_ms}")
     if table.num_rows == 0:
         return AGGREGATE_SCHEMA.empty_table()
-    encoded = dictionary_encode(_series_keys(table))
-    series_names = np.array(encoded.dictionary.to_pylist(), dtype=object)
-    # Dense series ids in sorted-key order so the output order is deterministic.
-    rank = np.empty(len(series_names), dtype=np.int64)
-    rank[np.argsort(series_names, kind="stable")] = np.arange(len(series_names))
-    series_id = rank[encoded.indices.to_numpy()]
+    return _aggregate_series(
+        dictionary_encode(_series_keys(table)),
+        table.column("timestamp_ms").to_numpy(),
+        table.column("value").to_numpy(),
+        window_ms,
+    )
 
-    timestamps = table.column("timestamp_ms").to_numpy()
+
+def _aggregate_series(
+    series: pa.DictionaryArray, timestamps: np.ndarray, values: np.ndarray, window_ms: int
+) -> pa.Table:
+    """The statistics of every (series, window); ``series`` holds one
+    dictionary-encoded series key per point, ``timestamps`` epoch ms."""
+    series_keys = np.array(series.dictionary.to_pylist(), dtype=object)
+    # Dense series ids in sorted-key order so the output order is deterministic.
+    key_order = np.argsort(series_keys, kind="stable")
+    series_rank = np.empty(len(series_keys), dtype=np.int64)
+    series_rank[key_order] = np.arange(len(series_keys))
+    series_id = series_rank[series.indices.to_numpy()]
+
     window_index = timestamps // window_ms
     first_window = window_index.min()
     span = int(window_index.max() - first_window) + 1
     group_id = series_id * span + (window_index - first_window)
-    values = table.column("value").to_numpy()
 
     # Arrow's multi-key sort is ~2x faster than np.lexsort here.
     order = pc.sort_indices(
@@ -80,15 +91,14 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
 
     groups = sorted_groups[starts]
     window_start = (groups % span + first_window) * window_ms
-    series_of_group = np.argsort(rank)[groups // span]
-    parts = [name.split(_SEPARATOR) for name in series_names]
-    columns = {
+    key_of_group = pa.array(key_order[groups // span])
+    parts = [key.split(_SEPARATOR) for key in series_keys]
+    columns: dict[str, np.ndarray | pa.Array] = {
         "window_start_ms": window_start,
         "window_end_ms": window_start + window_ms,
     }
     for position, column in enumerate(_SERIES_COLUMNS):
-        distinct = pa.array([p[position] for p in parts], type=pa.string())
-        columns[column] = pc.take(distinct, pa.array(series_of_group))
+        columns[column] = pc.take(pa.array([p[position] for p in parts], type=pa.string()), key_of_group)
     columns.update(
         count=counts.astype(np.int64),
         sum=sums,
@@ -99,10 +109,10 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
     for label, q in QUANTILES:
         # Rank within the group first, so the result does not depend on where
         # the group sits in the shard (bit-identical output for any batching).
-        rank = (counts - 1) * q
-        low_rank = np.floor(rank)
-        fraction = rank - low_rank
-        low = starts + low_rank.astype(np.int64)
+        position = (counts - 1) * q
+        low_position = np.floor(position)
+        fraction = position - low_position
+        low = starts + low_position.astype(np.int64)
         high = np.minimum(low + 1, lasts)
         low_values, high_values = sorted_values[low], sorted_values[high]
         columns[label] = low_values + (high_values - low_values) * fraction
@@ -118,7 +128,12 @@ def _stable_shard(series_key: str, num_shards: int) -> int:
 
 
 class _ShardBySeries(beam.DoFn):
-    """Split a batch into per-shard slices keyed by shard number."""
+    """Split a batch into per-shard narrow tables keyed by shard number.
+
+    Only what aggregation needs crosses the shuffle: the dictionary-encoded
+    series key, the timestamp and the value (~20 bytes a point instead of the
+    full rows with their tag strings).
+    """
 
     def __init__(self, num_shards: int):
         self._num_shards = num_shards
@@ -126,13 +141,16 @@ class _ShardBySeries(beam.DoFn):
     def process(self, table: pa.Table):
         if table.num_rows == 0:
             return
-        encoded = dictionary_encode(_series_keys(table))
-        shard_of_series = np.array(
-            [_stable_shard(key, self._num_shards) for key in encoded.dictionary.to_pylist()], dtype=np.int64
+        series = dictionary_encode(_series_keys(table))
+        narrow = pa.table(
+            {"series": series, "timestamp_ms": table.column("timestamp_ms"), "value": table.column("value")}
         )
-        shard = shard_of_series[encoded.indices.to_numpy()]
+        shard_of_series = np.array(
+            [_stable_shard(key, self._num_shards) for key in series.dictionary.to_pylist()], dtype=np.int64
+        )
+        shard = shard_of_series[series.indices.to_numpy()]
         if (shard == shard[0]).all():
-            yield int(shard[0]), table
+            yield int(shard[0]), narrow
             return
         order = np.argsort(shard, kind="stable")
         sorted_shards = shard[order]
@@ -141,7 +159,7 @@ class _ShardBySeries(beam.DoFn):
             # take(), not slice(): a pickled slice carries its whole parent
             # table (apache/arrow GH-26685), which multiplied the shuffle by
             # the shard count.
-            yield int(sorted_shards[begin]), table.take(pa.array(order[begin:end]))
+            yield int(sorted_shards[begin]), narrow.take(pa.array(order[begin:end]))
 
 
 class _AggregateShard(beam.DoFn):
@@ -151,8 +169,14 @@ class _AggregateShard(beam.DoFn):
 
     def process(self, shard_and_tables):
         _, tables = shard_and_tables
-        table = pa.concat_tables(list(tables)).select(METRIC_SCHEMA.names)
-        aggregates = aggregate_table(table, self._window_ms)
+        # Each batch brought its own dictionary; unify them, then one array.
+        table = pa.concat_tables(list(tables)).unify_dictionaries().combine_chunks()
+        aggregates = _aggregate_series(
+            table.column("series").chunk(0),
+            table.column("timestamp_ms").to_numpy(),
+            table.column("value").to_numpy(),
+            self._window_ms,
+        )
         self._windows.inc(aggregates.num_rows)
         yield aggregates
 
