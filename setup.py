@@ -66,7 +66,6 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "benchmarks.*"]),
     package_data={"airis_mon": ["sample_data/*"]},
-    include_package_data=True,
     install_requires=CORE,
     extras_require=EXTRAS,
 )
