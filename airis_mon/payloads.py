@@ -93,12 +93,11 @@ class EventPayload(_Envelope):
     """``POST /api/v1/events/ingest`` body."""
 
     event_type: str = Field(min_length=1, max_length=256)
-    severity: Literal["info", "warning", "error", "critical"]
+    severity: Literal[SEVERITIES]  # info | warning | error | critical
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 _POINT = TypeAdapter(MetricPointIn)
-assert tuple(EventPayload.model_fields["severity"].annotation.__args__) == SEVERITIES
 
 RawPoint = tuple[int, str, str, float, str, str]
 """(timestamp_ms, source, name, value, unit, canonical tags) before normalization."""

@@ -33,6 +33,7 @@ from airis_mon import streams
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.registry import get_component
+from airis_mon.schema import ALERT_SEVERITIES
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from transforms.aggregate import Aggregate
 from transforms.health import BuildHealthReport
@@ -151,8 +152,7 @@ def _counter(result, namespace: str, name: str) -> int:
 
 def _print_summary(result, config: Config, outputs: list[str], seconds: float) -> None:
     rejected = _counter(result, "payload_files", "records_rejected") + _counter(result, "normalize", "points_rejected")
-    severities = ("critical", "high", "error", "warning", "info")
-    alerts = {s: _counter(result, "threshold", f"alerts_{s}") for s in severities}
+    alerts = {s: _counter(result, "threshold", f"alerts_{s}") for s in reversed(ALERT_SEVERITIES)}
     lines = [
         "AIRIS-MON run summary",
         f"  records read      {_counter(result, 'payload_files', 'lines_read'):>10,} payload lines",

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from airis_mon.config import ComponentConfig
-from airis_mon.schema import Alert, tags_from_json
+from airis_mon.schema import ALERT_SEVERITIES, Alert, tags_from_json
 
 __all__ = ["COMPARATORS", "EvaluateThresholds", "ThresholdRule", "WindowValue", "find_episodes"]
 
@@ -61,7 +61,7 @@ class ThresholdRule(ComponentConfig):
     aggregation: Aggregation
     comparator: Literal[">", ">=", "<", "<=", "==", "!="]
     threshold: float
-    severity: Literal["info", "warning", "error", "high", "critical"]
+    severity: Literal[ALERT_SEVERITIES]  # info | warning | error | high | critical
     description: str = Field(default="", description="free text added to the alert description")
     alert_type: str = Field(default="threshold")
 
@@ -172,8 +172,7 @@ class _FindEpisodes(beam.DoFn):
     def __init__(self, rules: tuple[ThresholdRule, ...]):
         self._rules = {rule.name: rule for rule in rules}
         self._alerts = {
-            severity: beam.metrics.Metrics.counter(COMPONENT, f"alerts_{severity}")
-            for severity in ("info", "warning", "error", "high", "critical")
+            severity: beam.metrics.Metrics.counter(COMPONENT, f"alerts_{severity}") for severity in ALERT_SEVERITIES
         }
 
     def process(self, key_and_parts: tuple[tuple[str, str, str], Iterable[list[WindowValue]]]):

@@ -70,8 +70,9 @@ class _ParsePayloadLines(beam.DoFn):
         self._good[source] += len(points) + len(events)
         self._bad[source] += len(dead)
         self._rejected.inc(len(dead))
-        newest = max([p[0] for p in points[:1]] + [e.timestamp_ms for e in events], default=0)
-        self._newest[source] = max(self._newest[source], newest)
+        times = [points[0][0]] if points else []  # all points of a payload share its timestamp
+        times += [event.timestamp_ms for event in events]
+        self._newest[source] = max([self._newest[source], *times])
         for dead_letter in dead:
             yield beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, dead_letter)
         for event in events:
