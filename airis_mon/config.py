@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from airis_mon.errors import ConfigError
+from airis_mon.models import ComponentConfig, StrictModel
 from airis_mon.registry import get_component
+from airis_mon.routing import DefaultRoute, Route, Silence
 from airis_mon.validation import describe_validation_error
 
 __all__ = [
@@ -44,20 +46,6 @@ __all__ = [
 SAMPLE_CONFIG_PATH = Path(__file__).parent / "sample_data" / "sample_config.yaml"
 
 
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, values frozen, and
-    input values never echoed in error messages (they may be secrets)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-class ComponentConfig(StrictModel):
-    """Fields every configured component has."""
-
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: str
-
-
 class AggregationConfig(StrictModel):
     """Window aggregation settings."""
 
@@ -69,6 +57,9 @@ class _RawConfig(StrictModel):
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
     rules: list[dict[str, Any]] = Field(default_factory=list)
     sinks: list[dict[str, Any]] = Field(default_factory=list)
+    silences: list[Silence] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    default_route: DefaultRoute = Field(default_factory=DefaultRoute)
 
 
 class Config(StrictModel):
@@ -78,6 +69,9 @@ class Config(StrictModel):
     aggregation: AggregationConfig
     rules: tuple[ComponentConfig, ...]
     sinks: tuple[ComponentConfig, ...]
+    silences: tuple[Silence, ...] = ()
+    routes: tuple[Route, ...] = ()
+    default_route: DefaultRoute = Field(default_factory=DefaultRoute)
     base_dir: Path = Field(description="folder that relative paths are resolved against")
 
 
@@ -104,7 +98,8 @@ def _validate_components(section: str, entries: list[dict[str, Any]], context: d
         try:
             component = model.model_validate(entry, context=context)
         except ValidationError as error:
-            problems.extend(describe_validation_error(error, prefix=where))
+            named = f" ({section[:-1]} {entry['name']!r})" if isinstance(entry.get("name"), str) else ""
+            problems.extend(line + named for line in describe_validation_error(error, prefix=where))
             continue
         if component.name in seen:
             problems.append(f"{where}.name: duplicate name {component.name!r} in {section}")
@@ -138,9 +133,39 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
             problems.extend(describe_validation_error(error))
             continue
         sections[section] = _validate_components(section, getattr(entries, section), context, problems)
+    routing = {}
+    for section, empty in (("silences", []), ("routes", []), ("default_route", {})):
+        try:
+            parsed = _RawConfig.model_validate({section: document.get(section) or empty})
+        except ValidationError as error:
+            problems.extend(describe_validation_error(error))
+            continue
+        routing[section] = getattr(parsed, section)
+    if "sinks" in sections and "routes" in routing and "default_route" in routing:
+        problems.extend(_unknown_route_sinks(sections["sinks"], routing["routes"], routing["default_route"]))
     if problems:
         raise ConfigError(problems, source)
-    return Config(aggregation=aggregation, base_dir=base_dir, **sections)
+    return Config(
+        aggregation=aggregation,
+        base_dir=base_dir,
+        silences=tuple(routing["silences"]),
+        routes=tuple(routing["routes"]),
+        default_route=routing["default_route"],
+        **sections,
+    )
+
+
+def _unknown_route_sinks(sinks, routes, default_route) -> list[str]:
+    """Routes may only name configured notification sinks."""
+    notifiable = {s.name for s in sinks if get_component("sink", s.type).role == "notify"}
+    problems = []
+    named = [(f"routes[{i}].sinks[{j}]", name) for i, r in enumerate(routes) for j, name in enumerate(r.sinks)]
+    named += [(f"default_route.sinks[{j}]", name) for j, name in enumerate(default_route.sinks)]
+    for path, name in named:
+        if name not in notifiable:
+            known = ", ".join(sorted(notifiable)) or "none configured"
+            problems.append(f"{path}: {name!r} is not a notification sink (known: {known})")
+    return problems
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -32,6 +32,7 @@ class Component:
     config_path: str  # "module:ConfigClass"
     transform_path: str  # "module:PTransformClass"
     description: str
+    role: str = ""  # sinks: "storage" (every output) or "notify" (routed alerts)
 
     def config_model(self) -> type:
         return load_object(self.config_path)
@@ -51,9 +52,16 @@ COMPONENTS: tuple[Component, ...] = (
     Component(
         "transform",
         "threshold",
-        "transforms.threshold:ThresholdRule",
-        "transforms.threshold:EvaluateThresholds",
-        "A window aggregate compared with a fixed threshold",
+        "transforms.rules.config:ThresholdRule",
+        "transforms.rules.batch:EvaluateRules",
+        "A window statistic crosses a threshold (for, hysteresis, keep_firing_for, repeat)",
+    ),
+    Component(
+        "transform",
+        "no_data",
+        "transforms.rules.config:NoDataRule",
+        "transforms.rules.batch:EvaluateRules",
+        "A group that reported stops reporting",
     ),
     Component(
         "sink",
@@ -61,6 +69,15 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.parquet.config:ParquetSinkConfig",
         "sinks.parquet.transform:WriteToStorage",
         "Parquet files partitioned by record kind and date, written atomically",
+        role="storage",
+    ),
+    Component(
+        "sink",
+        "notification_log",
+        "sinks.notification_log.config:NotificationLogConfig",
+        "sinks.notification_log.transform:WriteToNotificationLog",
+        "Routed alert notifications as JSON lines in a local file",
+        role="notify",
     ),
 )
 

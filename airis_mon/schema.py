@@ -93,16 +93,26 @@ class Event(NamedTuple):
 
 
 class Alert(NamedTuple):
-    """One alert episode, with the seed's alert fields.
+    """One alert notification of one episode, with the seed's alert fields.
 
-    ``timestamp_ms`` is when the episode started (its first breaching window),
-    ``duration_s`` how long it breached, ``current_value`` the worst window
-    value seen and ``status`` ``firing`` or ``resolved``.
+    An episode is one stretch of time during which a rule fired for one group;
+    its ``id`` is deterministic (rule, group, ``starts_at_ms``), so replays and
+    retries give the same id. Each episode yields one ``trigger``, optional
+    ``repeat`` notifications while it fires, and one ``resolve`` when it ends.
+
+    ``timestamp_ms`` is when this notification happened (event time),
+    ``starts_at_ms`` when the episode's condition first held, ``resolved_at_ms``
+    when it ended (0 while firing); ``duration_s`` is ``timestamp_ms -
+    starts_at_ms`` in seconds; ``current_value`` the rule's value at
+    ``timestamp_ms`` and ``peak_value`` the worst value of the episode so far.
+    ``group`` and ``labels`` are canonical JSON objects; ``silenced`` alerts are
+    stored but not notified.
     """
 
     id: str
     name: str
     severity: str  # one of ALERT_SEVERITIES
+    summary: str
     description: str
     timestamp_ms: int
     source: str
@@ -111,12 +121,17 @@ class Alert(NamedTuple):
     alert_type: str
     threshold: float
     current_value: float
+    peak_value: float
     duration_s: float
-    status: str
+    status: str  # firing | resolved
+    notification: str  # trigger | repeat | resolve
+    starts_at_ms: int
+    resolved_at_ms: int
     rule: str
     metric: str
-    tags: str
-    resolved_at_ms: int  # 0 while firing
+    group: str
+    labels: str
+    silenced: bool
 
 
 class UserRecord(NamedTuple):

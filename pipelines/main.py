@@ -36,9 +36,10 @@ from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from transforms.aggregate import Aggregate
-from transforms.health import BuildHealthReport
+from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
-from transforms.threshold import EvaluateThresholds
+from transforms.rules.batch import EvaluateRules
+from transforms.rules.notify import ApplySilences, RouteAlerts
 
 __all__ = ["build_pipeline", "parse_args", "run", "run_key_for"]
 
@@ -94,11 +95,23 @@ def _storage_sinks(config: Config, output: str) -> list[ParquetSinkConfig]:
     return [s if s.path else s.model_copy(update={"path": str(Path(output).resolve())}) for s in sinks]
 
 
+def _notification_sinks(config: Config, output: str) -> list:
+    sinks = [s for s in config.sinks if get_component("sink", s.type).role == "notify"]
+    default_dir = Path(output).resolve()
+    return [
+        s
+        if getattr(s, "path", True)
+        else s.model_copy(update={"path": str(default_dir / f"notifications-{s.name}.jsonl")})
+        for s in sinks
+    ]
+
+
 def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16) -> dict:
     """Add the whole graph to ``pipeline``; return its PCollections by name.
 
-    Keys: ``points`` (normalized Arrow batches), ``aggregates``, ``events``,
-    ``alerts``, ``dead_letters``, ``health``, ``health_report``, ``written``.
+    Keys: ``points`` (normalized Arrow batches, health points included),
+    ``aggregates``, ``events``, ``alerts``, ``routed`` (sink name, alert),
+    ``dead_letters``, ``health``, ``health_report``, ``written``.
     """
     source_outputs = []
     for integration in config.integrations:
@@ -112,16 +125,24 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         return parts | f"Merge{name.title().replace('_', '')}" >> beam.Flatten()
 
     normalized = merged(streams.POINTS) | "Normalize" >> Normalize()
-    aggregates = normalized[streams.POINTS] | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards)
-    threshold_rules = [rule for rule in config.rules if rule.type == "threshold"]
-    alerts = aggregates | "EvaluateThresholds" >> EvaluateThresholds(threshold_rules)
-    dead_letters = (merged(streams.DEAD_LETTERS), normalized[streams.DEAD_LETTERS]) | "AllDeadLetters" >> beam.Flatten()
     health = merged(streams.HEALTH)
+    points = (
+        normalized[streams.POINTS],
+        health | "HealthAsMetrics" >> HealthAsMetrics(),
+    ) | "AllPoints" >> beam.Flatten()
+    aggregates = points | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards)
+    alerts = (
+        aggregates
+        | "EvaluateRules" >> EvaluateRules(config.rules, config.aggregation.window_seconds)
+        | "ApplySilences" >> ApplySilences(config.silences)
+    )
+    routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route)
+    dead_letters = (merged(streams.DEAD_LETTERS), normalized[streams.DEAD_LETTERS]) | "AllDeadLetters" >> beam.Flatten()
     report = health | "HealthReport" >> BuildHealthReport()
     events = merged(streams.EVENTS)
 
     storage_inputs = {
-        "metrics": normalized[streams.POINTS],
+        "metrics": points,
         "aggregates": aggregates,
         "events": events,
         "alerts": alerts,
@@ -133,11 +154,20 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         storage_inputs | f"Write[{sink.name}]" >> WriteToStorage(sink, run_key)
         for sink in _storage_sinks(config, output)
     ]
+    for sink in _notification_sinks(config, output):
+        transform = get_component("sink", sink.type).transform_class()
+        sink_alerts = (
+            routed
+            | f"Select[{sink.name}]" >> beam.Filter(lambda routed_alert, wanted: routed_alert[0] == wanted, sink.name)
+            | f"Alerts[{sink.name}]" >> beam.Values()
+        )
+        written.append(sink_alerts | f"Write[{sink.name}]" >> transform(sink))
     return {
         "points": normalized[streams.POINTS],
         "aggregates": aggregates,
         "events": events,
         "alerts": alerts,
+        "routed": routed,
         "dead_letters": dead_letters,
         "health": health,
         "health_report": report,
@@ -152,7 +182,8 @@ def _counter(result, namespace: str, name: str) -> int:
 
 def _print_summary(result, config: Config, outputs: list[str], seconds: float) -> None:
     rejected = _counter(result, "payload_files", "records_rejected") + _counter(result, "normalize", "points_rejected")
-    alerts = {s: _counter(result, "threshold", f"alerts_{s}") for s in reversed(ALERT_SEVERITIES)}
+    triggers = {s: _counter(result, "rules", f"trigger_{s}") for s in reversed(ALERT_SEVERITIES)}
+    resolves = sum(_counter(result, "rules", f"resolve_{s}") for s in ALERT_SEVERITIES)
     lines = [
         "AIRIS-MON run summary",
         f"  records read      {_counter(result, 'payload_files', 'lines_read'):>10,} payload lines",
@@ -160,9 +191,10 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         f"  dead-lettered     {rejected:>10,} records",
         f"  windows           {_counter(result, 'aggregate', 'series_windows'):>10,} series-windows"
         f" of {config.aggregation.window_seconds} s",
-        f"  alerts            {sum(alerts.values()):>10,} ("
-        + ", ".join(f"{s} {n}" for s, n in alerts.items() if n)
-        + ")",
+        f"  alerts            {sum(triggers.values()):>10,} triggered ("
+        + ", ".join(f"{s} {n}" for s, n in triggers.items() if n)
+        + f"), {resolves} resolved, {_counter(result, 'rules', 'silenced')} silenced notifications",
+        f"  notifications     {_counter(result, 'notification_log', 'notifications_written'):>10,} routed to sinks",
         f"  files written     {_counter(result, 'storage', 'files_written'):>10,}",
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
@@ -198,6 +230,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         for path in sorted(Path(sink.path).rglob("*"))
         if path.is_file() and (run_key in path.name or path.name == "health_report.json")
     ]
+    outputs += [sink.path for sink in _notification_sinks(config, args.output)]
     _print_summary(result, config, outputs, time.monotonic() - started)
     return 0
 

@@ -16,10 +16,16 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
-from airis_mon.schema import HealthRecord
+from airis_mon.batching import rows_to_table
+from airis_mon.schema import METRIC_SCHEMA, HealthRecord, canonical_tags
 from airis_mon.timeutil import ms_to_iso
 
-__all__ = ["BuildHealthReport", "health_report"]
+__all__ = ["HEALTH_METRIC", "HEALTH_SOURCE", "BuildHealthReport", "HealthAsMetrics", "health_points", "health_report"]
+
+#: Health records become points of this metric (1 = the poll failed, 0 = ok),
+#: tagged with the integration, so that the rule engine alerts on health too.
+HEALTH_METRIC = "integration_poll_failed"
+HEALTH_SOURCE = "airis_mon"
 
 
 def health_report(records: Iterable[HealthRecord], now_ms: int | None = None) -> dict:
@@ -54,3 +60,35 @@ class BuildHealthReport(beam.PTransform):
 
     def expand(self, records):
         return records | "CollectHealth" >> beam.combiners.ToList() | "BuildReport" >> beam.Map(health_report)
+
+
+def _integration_tags(integration: str) -> str:
+    return canonical_tags({"integration": integration})
+
+
+def health_points(records: Iterable[HealthRecord]):
+    """Health records -> a :data:`METRIC_SCHEMA` table of ``integration_poll_failed`` points."""
+    rows = [
+        (
+            r.timestamp_ms,
+            HEALTH_SOURCE,
+            HEALTH_METRIC,
+            0.0 if r.ok else 1.0,
+            "count",
+            canonical_tags({"integration": r.integration}),
+        )
+        for r in records
+    ]
+    return rows_to_table(rows, METRIC_SCHEMA)
+
+
+class HealthAsMetrics(beam.PTransform):
+    """Health records -> one table of health points (empty tables are dropped)."""
+
+    def expand(self, records):
+        return (
+            records
+            | "GatherHealth" >> beam.combiners.ToList()
+            | "ToPoints" >> beam.Map(health_points)
+            | "DropEmpty" >> beam.Filter(lambda table: table.num_rows > 0)
+        )

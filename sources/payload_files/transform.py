@@ -86,15 +86,18 @@ class _ParsePayloadLines(beam.DoFn):
         if len(self._buffer):
             yield in_global_window(self._buffer.flush())
         now_ms = int(time.time() * 1000)
+        newest_overall = max(self._newest.values(), default=0)
         latency_ms = (time.monotonic() - self._started) * 1000
         for source in sorted(set(self._good) | set(self._bad)):
             good, bad = self._good[source], self._bad[source]
             ratio = bad / max(good + bad, 1)
             ok = ratio <= self._config.max_rejected_ratio
             message = f"{good + bad} records read, {bad} rejected ({ratio:.1%})"
-            newest = self._newest.get(source, 0)
+            newest = self._newest.get(source, 0) or newest_overall
+            # Recorded data: the health is as of the newest record's event time,
+            # so that re-reading the same files gives the same health history.
             record = HealthRecord(
-                timestamp_ms=now_ms,
+                timestamp_ms=newest or now_ms,
                 integration=source,
                 ok=ok,
                 message=message,

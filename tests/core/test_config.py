@@ -29,7 +29,13 @@ def test_the_bundled_sample_config_is_valid():
     config = load_config(None)
     assert config == load_config(SAMPLE_CONFIG_PATH)
     assert [i.type for i in config.integrations] == ["payload_files"]
-    assert {r.name for r in config.rules} == {"model_p95_latency_high", "endpoint_5xx_burst"}
+    assert {r.name for r in config.rules} == {
+        "model_p95_latency_high",
+        "endpoint_5xx_burst",
+        "sagemaker_endpoint_silent",
+        "integration_failing",
+    }
+    assert [r.name for r in config.routes] == ["page-on-call", "everything-to-the-team-feed"]
 
 
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
@@ -55,11 +61,11 @@ rules:
     assert "aggregation.window_seconds: Input should be a valid integer, unable to parse string as an integer" in (
         problems
     )
-    assert "integrations[0].colour: Extra inputs are not permitted" in problems
+    assert "integrations[0].colour: Extra inputs are not permitted (integration 'a')" in problems
     assert "integrations[1].type: unknown source type 'nosuch' (known: payload_files)" in problems
     assert any(p.startswith("integrations[2].paths: Value error, no file matches") for p in problems)
     assert any(p.startswith("rules[0].aggregation: Input should be 'count'") for p in problems)
-    assert "rules[1].threshold: Field required" in problems
+    assert "rules[1].threshold: Field required (rule 'r2')" in problems
     assert len(problems) == 6
 
 
@@ -114,7 +120,7 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
 def test_validate_exits_zero_for_a_valid_config():
     result = run_main("--validate")
     assert result.returncode == 0, result.stderr
-    assert "valid (1 integrations, 2 rules, 1 sinks)" in result.stdout
+    assert "valid (1 integrations, 4 rules, 3 sinks)" in result.stdout
 
 
 def test_validate_exits_non_zero_listing_every_error(tmp_path):

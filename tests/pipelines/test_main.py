@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -36,20 +37,31 @@ def test_small_day_end_to_end(small_day: Path):
     out = small_day / "out"
     assert "normalized               240 metric points" in result.stdout
     assert "dead-lettered              3 records" in result.stdout
-    assert "alerts                     2 (critical 1, high 1)" in result.stdout
-    alerts = sorted(alerts_in(out), key=lambda a: a["timestamp_ms"])
-    assert [(a["name"], (a["timestamp_ms"] - DAY_MS) // 60_000, a["duration_s"], a["status"]) for a in alerts] == [
-        ("five_xx", 10, 180.0, "resolved"),
-        ("latency", 20, 120.0, "resolved"),
+    assert "alerts                     2 triggered (critical 1, high 1), 2 resolved" in result.stdout
+    alerts = sorted(alerts_in(out), key=lambda a: (a["timestamp_ms"], a["notification"] == "resolve"))
+    assert [
+        (a["name"], a["notification"], (a["timestamp_ms"] - DAY_MS) // 60_000, a["duration_s"]) for a in alerts
+    ] == [
+        ("five_xx", "trigger", 11, 60.0),
+        ("five_xx", "resolve", 13, 180.0),
+        ("latency", "trigger", 21, 60.0),
+        ("latency", "resolve", 22, 120.0),
     ]
+    alerts = [a for a in alerts if a["notification"] == "trigger"]
     assert alerts[0]["model_id"] == "ep-a" and alerts[1]["model_id"] == "fraud"
     metrics = pq.read_table(next((out / "metrics" / "date=2026-11-28").glob("*.parquet")))
+    health = metrics.filter(pc.equal(metrics.column("source"), "airis_mon"))
+    assert sorted(health.column("tags").to_pylist()) == [
+        '{"integration":"aws_sagemaker"}', '{"integration":"mlflow"}', '{"integration":"recorded"}',
+        '{"integration":"tensorflow_serving"}',
+    ]  # fmt: skip
+    metrics = metrics.filter(pc.not_equal(metrics.column("source"), "airis_mon"))
     assert metrics.num_rows == 240  # 30 minutes x (2 SageMaker + 6 TF Serving points)
     assert set(metrics.column("name").to_pylist()) == {"invocation_5xx_errors", "model_latency", "inference_latency"}
     latency = [r["value"] for r in metrics.to_pylist() if r["name"] == "model_latency"]
     assert min(latency) == 40.0  # 40,000 µs -> 40 ms
     aggregates = pq.read_table(next((out / "aggregates" / "date=2026-11-28").glob("*.parquet")))
-    assert aggregates.num_rows == 90  # 3 series x 30 minutes
+    assert aggregates.num_rows == 90 + 4  # 3 series x 30 minutes, and 4 health series
     dead = [json.loads(line) for p in (out / "dead_letters").rglob("*.jsonl") for line in p.read_text().splitlines()]
     reasons = sorted(d["reason"] for d in dead)
     assert reasons[0].startswith("line is not JSON (Unterminated string starting at) in ")
@@ -80,17 +92,28 @@ def test_bundled_sample_finds_exactly_the_injected_incidents(tmp_path: Path):
     result = main("--output", str(tmp_path / "out"), cwd=tmp_path)
     assert "records read          62,582 payload lines" in result.stdout
     assert "dead-lettered             15 records" in result.stdout
+    assert "alerts                     2 triggered (critical 1, high 1), 2 resolved" in result.stdout
     alerts = sorted(alerts_in(tmp_path / "out"), key=lambda a: a["timestamp_ms"])
-    found = [(a["name"], a["model_id"], a["severity"], a["status"]) for a in alerts]
+    found = [(a["name"], a["model_id"], a["severity"], a["notification"]) for a in alerts]
     assert found == [
-        ("endpoint_5xx_burst", "churn-model-prod", "critical", "resolved"),  # injected 09:30-09:42
-        ("model_p95_latency_high", "fraud-detector", "high", "resolved"),  # injected 14:05-14:25
+        ("endpoint_5xx_burst", "churn-model-prod", "critical", "trigger"),  # injected 09:30-09:42
+        ("endpoint_5xx_burst", "churn-model-prod", "critical", "resolve"),
+        ("model_p95_latency_high", "fraud-detector", "high", "trigger"),  # injected 14:05-14:25
+        ("model_p95_latency_high", "fraud-detector", "high", "repeat"),  # repeat_interval 10m
+        ("model_p95_latency_high", "fraud-detector", "high", "resolve"),  # after keep_firing_for 2m
     ]
     day = 1_795_824_000_000
-    assert (alerts[0]["timestamp_ms"] - day) // 60_000 == 9 * 60 + 30
-    assert alerts[0]["duration_s"] == 12 * 60
-    assert (alerts[1]["timestamp_ms"] - day) // 60_000 == 14 * 60 + 5
-    assert alerts[1]["duration_s"] == 20 * 60
+    burst, latency = alerts[1], alerts[4]
+    assert ((burst["starts_at_ms"] - day) // 60_000, (burst["resolved_at_ms"] - day) // 60_000) == (
+        9 * 60 + 30,
+        9 * 60 + 42,
+    )
+    assert ((latency["starts_at_ms"] - day) // 60_000, (latency["resolved_at_ms"] - day) // 60_000) == (
+        14 * 60 + 5,
+        14 * 60 + 27,
+    )
+    oncall = [json.loads(line) for line in (tmp_path / "out" / "notifications-oncall.jsonl").read_text().splitlines()]
+    assert [a["notification"] for a in oncall] == ["trigger", "resolve", "trigger", "repeat", "resolve"]
     report = json.loads((tmp_path / "out" / "health_report.json").read_text())
     assert report["integrations"]["github_actions"]["status"] == "degraded"
     assert report["integrations"]["tensorflow_serving"]["status"] == "healthy"

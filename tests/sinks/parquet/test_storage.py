@@ -16,24 +16,9 @@ NEXT_DAY = DAY + 86_400_000
 
 def alert(ts, ident):
     return Alert(
-        ident,
-        "r",
-        "high",
-        "d",
-        ts,
-        "s",
-        "m",
-        "prod",
-        "threshold",
-        1.0,
-        2.0,
-        60.0,
-        "resolved",
-        "r",
-        "x",
-        "{}",
-        ts + 60_000,
-    )
+        ident, "r", "high", "summary", "description", ts, "s", "m", "prod", "threshold", 1.0, 2.0, 2.0, 60.0,
+        "resolved", "resolve", ts - 60_000, ts, "r", "x", "{}", "{}", False,
+    )  # fmt: skip
 
 
 def run_storage(root: Path, run_key: str = "abc123", metrics=None) -> None:

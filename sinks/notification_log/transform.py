@@ -1,0 +1,47 @@
+"""``WriteToNotificationLog``: the alerts routed to this sink, one JSON object
+a line, sorted by (time, id, notification), written atomically.
+
+The local stand-in for a pager or a chat channel: it shows what would have
+been sent, to whom, and makes routing testable end to end. Running the same
+input again rewrites the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+
+from sinks.notification_log.config import NotificationLogConfig
+from sinks.parquet.transform import write_atomically
+
+__all__ = ["WriteToNotificationLog"]
+
+_LIFECYCLE = {"trigger": 0, "repeat": 1, "resolve": 2}
+
+
+def _write(path: str, alerts) -> str:
+    ordered = sorted(alerts, key=lambda a: (a.timestamp_ms, a.id, _LIFECYCLE[a.notification]))
+    text = "".join(json.dumps(a._asdict(), sort_keys=True, allow_nan=True) + "\n" for a in ordered)
+    write_atomically(Path(path), lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    beam.metrics.Metrics.counter("notification_log", "notifications_written").inc(len(ordered))
+    return path
+
+
+class WriteToNotificationLog(beam.PTransform):
+    """Alerts -> one JSON-lines file (written even when empty, so a re-run
+    never leaves a stale log); returns a PCollection with its path."""
+
+    def __init__(self, config: NotificationLogConfig):
+        super().__init__()
+        if not config.path:
+            raise ValueError(f"{config.name}: no path (set sinks[].path or --output)")
+        self._path = config.path
+
+    def expand(self, alerts):
+        return (
+            alerts.pipeline
+            | "LogPath" >> beam.Create([self._path])
+            | "WriteLog" >> beam.Map(_write, beam.pvalue.AsList(alerts))
+        )

@@ -1,0 +1,176 @@
+"""Rule, silence and route config.
+
+::
+
+    rules:
+      - name: model_p95_latency_high
+        type: threshold                    # the default
+        metric: inference_latency          # normalized metric name
+        source: tensorflow_serving         # optional
+        tags:                              # optional matchers: exact, or {regex: ...}
+          environment: production
+          model_name: {regex: "fraud-.*"}
+        group_by: [model_name]             # optional; default: every series alone
+        window: 5m                         # optional; a multiple of aggregation.window_seconds
+        aggregation: p95                   # count|sum|min|max|mean|rate|p50|p95|p99
+        comparator: ">"
+        threshold: 250
+        recovery_threshold: 200            # optional hysteresis: resolve only below this
+        for: 3                             # consecutive windows, or a duration such as 3m
+        keep_firing_for: 2m                # optional
+        repeat_interval: 1h                # optional re-notification while firing
+        allowed_lateness: 1m               # streaming: wait this long for late windows
+        severity: high                     # info|warning|error|high|critical
+        labels: {team: fraud}
+        summary: "p95 {value:.0f} ms > {threshold:g} ms on {labels[model_name]}"
+        description: "..."
+      - name: sagemaker_silent
+        type: no_data
+        metric: invocations
+        source: aws_sagemaker
+        group_by: [endpoint_name]
+        absent_for: 10m
+        severity: warning
+
+
+Silences and routes are in :mod:`airis_mon.routing`.
+
+Templates use Python ``str.format`` with: ``rule, metric, aggregation, value,
+peak, threshold, recovery_threshold, comparator, severity, duration_s, source,
+group, notification`` (trigger, repeat or resolve) and ``labels`` (dict: group
+tags and rule labels; a missing label renders empty). They are test-rendered at load
+time, so a typo is a config error, not a crash at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from airis_mon.durations import Duration, parse_duration_s
+from airis_mon.models import ComponentConfig
+from airis_mon.routing import TagMatcher
+from airis_mon.schema import ALERT_SEVERITIES
+
+__all__ = ["AGGREGATIONS", "NoDataRule", "RuleConfig", "ThresholdRule"]
+
+AGGREGATIONS = ("count", "sum", "min", "max", "mean", "rate", "p50", "p95", "p99")
+DEFAULT_SUMMARY = "{rule}: {metric} {aggregation} {value:.6g} {comparator} {threshold:g} ({group})"
+DEFAULT_NO_DATA_SUMMARY = "{rule}: no {metric} data for {absent_for_s} s ({group})"
+DEFAULT_RESOLVE_SUMMARY = "{rule} resolved after {duration_s:g} s: {metric} {aggregation} back to {value:.6g} ({group})"
+
+
+class _TemplateValues(dict):
+    """Format mapping used to test-render templates: any label exists."""
+
+    def __missing__(self, key):
+        raise KeyError(key)
+
+
+def _check_template(template: str, extra: dict) -> str:
+    values = {
+        "rule": "r", "metric": "m", "aggregation": "mean", "value": 1.0, "peak": 1.0, "threshold": 1.0,
+        "recovery_threshold": 1.0, "comparator": ">", "severity": "high", "duration_s": 60.0, "source": "s",
+        "group": "{}", "labels": defaultdict(str), "absent_for_s": 60, "notification": "trigger", **extra,
+    }  # fmt: skip
+    try:
+        template.format_map(_TemplateValues(values))
+    except KeyError as error:
+        raise ValueError(f"unknown template field {error}") from None
+    except (ValueError, IndexError, AttributeError) as error:
+        raise ValueError(f"invalid template: {error}") from None
+    return template
+
+
+class _RuleBase(ComponentConfig):
+    metric: str = Field(min_length=1, description="normalized metric name, e.g. model_latency")
+    source: str | None = Field(default=None, description="only series from this source")
+    tags: dict[str, TagMatcher] = Field(default_factory=dict, description="tag matchers: exact or {regex: ...}")
+    group_by: list[str] | None = Field(default=None, description="tags to group series by; None: each series alone")
+    window: Duration | None = Field(
+        default=None, description="evaluation window, s; a multiple of the aggregation window"
+    )
+    severity: Literal[ALERT_SEVERITIES]
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str | None = Field(default=None, description="template for trigger and repeat notifications")
+    resolve_summary: str | None = Field(default=None, description="template for the resolve notification")
+    description: str = ""
+    allowed_lateness: Duration = Field(default=0, description="streaming: how long to wait for late windows, s")
+    alert_type: str = "threshold"
+
+    @field_validator("summary", "resolve_summary", "description")
+    @classmethod
+    def _template_renders(cls, template: str | None) -> str | None:
+        return None if template is None else _check_template(template, {})
+
+    def window_ms(self, aggregation_window_s: int) -> int:
+        """The evaluation window in ms; ``ValueError`` unless a multiple of the aggregation window."""
+        window_s = self.window or aggregation_window_s
+        if window_s % aggregation_window_s:
+            raise ValueError(
+                f"window {window_s} s is not a multiple of the aggregation window {aggregation_window_s} s"
+            )
+        return window_s * 1000
+
+
+class ThresholdRule(_RuleBase):
+    """Fires when a window statistic crosses a threshold (see the module docstring)."""
+
+    type: Literal["threshold"] = "threshold"
+    aggregation: Literal[AGGREGATIONS]
+    comparator: Literal[">", ">=", "<", "<="]
+    threshold: float
+    recovery_threshold: float | None = Field(default=None, description="hysteresis: resolve only past this value")
+    for_: int | str = Field(default=1, alias="for", description="consecutive windows (int) or a duration (5m)")
+    keep_firing_for: Duration = 0
+    repeat_interval: Duration | None = None
+
+    model_config = ConfigDict(**ComponentConfig.model_config, populate_by_name=True)
+
+    @field_validator("for_")
+    @classmethod
+    def _valid_for(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError("for: at least 1 window")
+            return value
+        parse_duration_s(value)
+        return value
+
+    @field_validator("recovery_threshold")
+    @classmethod
+    def _recovery_on_the_safe_side(cls, value: float | None, info: ValidationInfo) -> float | None:
+        threshold, comparator = info.data.get("threshold"), info.data.get("comparator")
+        if value is None or threshold is None or comparator is None:
+            return value
+        above = comparator in (">", ">=")
+        if (above and value > threshold) or (not above and value < threshold):
+            side = "at or below" if above else "at or above"
+            raise ValueError(f"must be {side} threshold {threshold:g} for comparator {comparator}")
+        return value
+
+    def for_windows(self, window_ms: int) -> int:
+        """Consecutive windows the condition must hold before firing."""
+        if isinstance(self.for_, int):
+            return self.for_
+        return max(1, -(-parse_duration_s(self.for_) * 1000 // window_ms))
+
+
+class NoDataRule(_RuleBase):
+    """Fires when a group that reported stops reporting for ``absent_for``."""
+
+    type: Literal["no_data"] = "no_data"
+    absent_for: Duration = Field(description="silence that counts as an incident, s")
+    alert_type: str = "no_data"
+
+    @field_validator("absent_for")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("absent_for must be positive")
+        return value
+
+
+RuleConfig = ThresholdRule | NoDataRule
