@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import os
+from pathlib import Path
+from typing import Annotated
 
-__all__ = ["ComponentConfig", "StrictModel"]
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+
+__all__ = ["ComponentConfig", "ConfigPath", "StrictModel", "resolve_config_path"]
 
 
 class StrictModel(BaseModel):
@@ -19,3 +23,15 @@ class ComponentConfig(StrictModel):
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
     type: str
+
+
+def resolve_config_path(path: str, info: ValidationInfo) -> str:
+    """A path from a config file, made absolute against the config's folder
+    (``base_dir`` in the validation context; the working directory without one)."""
+    if os.path.isabs(path):
+        return path
+    return str(Path((info.context or {}).get("base_dir", os.getcwd())) / path)
+
+
+ConfigPath = Annotated[str, AfterValidator(resolve_config_path)]
+"""A config field holding a file or folder path, relative to the config file."""

@@ -10,13 +10,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from airis_mon.config import ComponentConfig
+from airis_mon.models import ComponentConfig, ConfigPath
 
 __all__ = ["ParquetSinkConfig"]
 
@@ -25,12 +23,5 @@ class ParquetSinkConfig(ComponentConfig):
     """Where and how the storage sink writes."""
 
     type: Literal["parquet"] = "parquet"
-    path: str | None = Field(default=None, description="output folder; None means the --output option")
+    path: ConfigPath | None = Field(default=None, description="output folder; None means the --output option")
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, path: str | None, info: ValidationInfo) -> str | None:
-        if path is None or os.path.isabs(path):
-            return path
-        return str(Path((info.context or {}).get("base_dir", os.getcwd())) / path)

@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import glob
-import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from airis_mon.config import ComponentConfig
+from airis_mon.models import ComponentConfig, resolve_config_path
 
 __all__ = ["PayloadFilesConfig"]
 
@@ -38,10 +36,9 @@ class PayloadFilesConfig(ComponentConfig):
     @field_validator("paths")
     @classmethod
     def _resolve_and_check(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
-        base_dir = Path((info.context or {}).get("base_dir", os.getcwd()))
         resolved = []
         for index, pattern in enumerate(patterns):
-            absolute = pattern if os.path.isabs(pattern) else str(base_dir / pattern)
+            absolute = resolve_config_path(pattern, info)
             if not glob.glob(absolute):
                 raise ValueError(f"no file matches {absolute} (paths[{index}])")
             resolved.append(absolute)
