@@ -141,6 +141,8 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
             problems.extend(describe_validation_error(error))
             continue
         routing[section] = getattr(parsed, section)
+    if aggregation is not None:
+        problems.extend(_rule_windows_misfit(sections.get("rules", ()), aggregation.window_seconds))
     if "sinks" in sections and "routes" in routing and "default_route" in routing:
         problems.extend(_unknown_route_sinks(sections["sinks"], routing["routes"], routing["default_route"]))
     if problems:
@@ -153,6 +155,17 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
         default_route=routing["default_route"],
         **sections,
     )
+
+
+def _rule_windows_misfit(rules, window_seconds: int) -> list[str]:
+    """A rule's own window must be a whole number of aggregation windows."""
+    problems = []
+    for index, rule in enumerate(rules):
+        try:
+            rule.window_ms(window_seconds)
+        except ValueError as error:
+            problems.append(f"rules[{index}].window: {error} (rule {rule.name!r})")
+    return problems
 
 
 def _unknown_route_sinks(sinks, routes, default_route) -> list[str]:

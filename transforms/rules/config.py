@@ -62,21 +62,15 @@ DEFAULT_NO_DATA_SUMMARY = "{rule}: no {metric} data for {absent_for_s} s ({group
 DEFAULT_RESOLVE_SUMMARY = "{rule} resolved after {duration_s:g} s: {metric} {aggregation} back to {value:.6g} ({group})"
 
 
-class _TemplateValues(dict):
-    """Format mapping used to test-render templates: any label exists."""
-
-    def __missing__(self, key):
-        raise KeyError(key)
-
-
-def _check_template(template: str, extra: dict) -> str:
+def _check_template(template: str) -> str:
+    """Render ``template`` with sample values; a wrong field is a ``ValueError``."""
     values = {
         "rule": "r", "metric": "m", "aggregation": "mean", "value": 1.0, "peak": 1.0, "threshold": 1.0,
         "recovery_threshold": 1.0, "comparator": ">", "severity": "high", "duration_s": 60.0, "source": "s",
-        "group": "{}", "labels": defaultdict(str), "absent_for_s": 60, "notification": "trigger", **extra,
+        "group": "{}", "labels": defaultdict(str), "absent_for_s": 60, "notification": "trigger",
     }  # fmt: skip
     try:
-        template.format_map(_TemplateValues(values))
+        template.format_map(values)
     except KeyError as error:
         raise ValueError(f"unknown template field {error}") from None
     except (ValueError, IndexError, AttributeError) as error:
@@ -103,7 +97,7 @@ class _RuleBase(ComponentConfig):
     @field_validator("summary", "resolve_summary", "description")
     @classmethod
     def _template_renders(cls, template: str | None) -> str | None:
-        return None if template is None else _check_template(template, {})
+        return None if template is None else _check_template(template)
 
     def window_ms(self, aggregation_window_s: int) -> int:
         """The evaluation window in ms; ``ValueError`` unless a multiple of the aggregation window."""

@@ -65,3 +65,16 @@ def test_rolling_base_windows_up_into_a_longer_rule_window():
 def test_a_rule_window_that_is_not_a_multiple_is_refused():
     with pytest.raises(ValueError, match="not a multiple of the aggregation window 60 s"):
         threshold_rule(window=90).window_ms(60)
+
+
+def test_a_misfit_rule_window_is_a_config_error(tmp_path):
+    from airis_mon.config import parse_config
+    from airis_mon.errors import ConfigError
+
+    document = {"rules": [{"name": "r", "metric": "m", "aggregation": "sum", "comparator": ">", "threshold": 1,
+                           "severity": "high", "window": "90s"}]}  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, tmp_path)
+    assert caught.value.problems == [
+        "rules[0].window: window 90 s is not a multiple of the aggregation window 60 s (rule 'r')"
+    ]
