@@ -18,12 +18,10 @@ import time
 from collections import defaultdict
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from airis_mon import streams
 from airis_mon.batching import RowBuffer
+from airis_mon.beamutil import finish_bundle_output
 from airis_mon.payloads import parse_payload
 from airis_mon.schema import RAW_POINT_SCHEMA, DeadLetter, HealthRecord
 from sources.payload_files.config import PayloadFilesConfig
@@ -80,11 +78,8 @@ class _ParsePayloadLines(beam.DoFn):
         yield from self._buffer.extend(points)
 
     def finish_bundle(self):
-        def in_global_window(value):
-            return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
-
         if len(self._buffer):
-            yield in_global_window(self._buffer.flush())
+            yield finish_bundle_output(self._buffer.flush())
         now_ms = int(time.time() * 1000)
         newest_overall = max(self._newest.values(), default=0)
         latency_ms = (time.monotonic() - self._started) * 1000
@@ -105,7 +100,7 @@ class _ParsePayloadLines(beam.DoFn):
                 freshness_ms=now_ms - newest if newest else -1,
                 records=good,
             )
-            yield beam.pvalue.TaggedOutput(streams.HEALTH, in_global_window(record))
+            yield finish_bundle_output(beam.pvalue.TaggedOutput(streams.HEALTH, record))
 
 
 class ReadFromPayloadFiles(beam.PTransform):

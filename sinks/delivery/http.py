@@ -1,0 +1,126 @@
+"""``HttpDeliverer``: deliver one HTTP request with bounded retries.
+
+The only place that talks HTTP for sinks. Time is injected (``clock``,
+``sleep``, ``wall_clock``, ``rng``) so that tests drive backoff without
+waiting. Reasons it reports never contain the URL, headers or body: sink URLs
+and headers carry secrets (Slack webhook paths, tokens).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from sinks.delivery.config import DeliveryConfig
+from sinks.delivery.retry import Outcome, backoff_s, classify, retry_after_s
+
+__all__ = ["DeliveryResult", "HttpDeliverer", "HttpRequest", "RateLimiter"]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request a sink wants delivered; ``body`` is the exact bytes sent."""
+
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivered: bool
+    attempts: int
+    status: int | None  # the last HTTP status, None if no response
+    reason: str  # "" when delivered
+    retries: int  # attempts - 1 when the request was retried
+    response_body: bytes = b""
+
+
+class RateLimiter:
+    """At most ``rate_per_s`` acquisitions per second (one at a time, no burst)."""
+
+    def __init__(self, rate_per_s: float | None, clock: Callable[[], float], sleep: Callable[[float], None]):
+        self._interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next_free = 0.0
+
+    def acquire(self) -> None:
+        if not self._interval:
+            return
+        now = self._clock()
+        if now < self._next_free:
+            self._sleep(self._next_free - now)
+            now = self._next_free
+        self._next_free = now + self._interval
+
+
+class HttpDeliverer:
+    """Deliver requests per a :class:`DeliveryConfig`; never raises for HTTP outcomes."""
+
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ):
+        self._config = config
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._limiter = RateLimiter(config.rate_limit_per_s, clock, sleep)
+
+    def deliver(self, request: HttpRequest) -> DeliveryResult:
+        retry = self._config.retry
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._limiter.acquire()
+            status, retry_after, reason, body = self._send(request)
+            outcome = classify(status)
+            if outcome is Outcome.DELIVERED:
+                return DeliveryResult(True, attempt, status, "", attempt - 1, body)
+            if outcome is Outcome.PERMANENT:
+                return DeliveryResult(False, attempt, status, f"permanent failure: {reason}", attempt - 1, body)
+            if attempt >= retry.max_attempts:
+                return DeliveryResult(
+                    False, attempt, status, f"gave up after {attempt} attempts: {reason}", attempt - 1, body
+                )
+            wait = backoff_s(attempt, retry, self._rng)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            if self._clock() - started + wait > retry.max_total_s:
+                return DeliveryResult(
+                    False,
+                    attempt,
+                    status,
+                    f"gave up after {attempt} attempts: {reason}; the next wait ({wait:.1f} s) would pass "
+                    f"max_total_s ({retry.max_total_s:g} s)",
+                    attempt - 1,
+                    body,
+                )
+            self._sleep(wait)
+
+    def _send(self, request: HttpRequest) -> tuple[int | None, float | None, str, bytes]:
+        try:
+            response = self._session.request(
+                request.method, request.url, data=request.body, headers=request.headers, timeout=self._config.timeout_s
+            )
+        except requests.Timeout:
+            return None, None, f"no response within {self._config.timeout_s:g} s", b""
+        except requests.ConnectionError as error:
+            return None, None, f"connection failed ({type(error).__name__})", b""
+        snippet = response.text[:200].replace("\n", " ") if response.content else ""
+        retry_after = retry_after_s(response.headers.get("Retry-After"), self._wall_clock())
+        return response.status_code, retry_after, f"HTTP {response.status_code} {snippet}".strip(), response.content

@@ -1,0 +1,56 @@
+"""Retry decisions: pure functions, no I/O.
+
+- 2xx: delivered.
+- 408, 425, 429, 5xx and connection errors or timeouts: retry.
+- Any other status (4xx): permanent; retrying cannot help.
+
+Backoff is exponential with full jitter (AWS architecture blog, "Exponential
+Backoff And Jitter"): ``uniform(0, min(cap, base * 2 ** (attempt - 1)))``. A
+``Retry-After`` header (seconds or an HTTP date) is honoured as a minimum.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from email.utils import parsedate_to_datetime
+
+from sinks.delivery.config import RetryConfig
+
+__all__ = ["Outcome", "backoff_s", "classify", "retry_after_s"]
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+def classify(status: int | None) -> Outcome:
+    """``None`` stands for a connection error or timeout (no response)."""
+    if status is not None and 200 <= status <= 299:
+        return Outcome.DELIVERED
+    if status is None or status in RETRYABLE_STATUSES or 500 <= status <= 599:
+        return Outcome.RETRY
+    return Outcome.PERMANENT
+
+
+def retry_after_s(header: str | None, now_epoch_s: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP date); None if absent/invalid."""
+    if not header:
+        return None
+    value = header.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch_s)
+    except (TypeError, ValueError):
+        return None
+
+
+def backoff_s(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
+    """Wait before attempt ``attempt + 1`` (``attempt`` >= 1 attempts made so far)."""
+    ceiling = min(retry.max_backoff_s, retry.initial_backoff_s * 2 ** (attempt - 1))
+    return rng.uniform(0, ceiling)
