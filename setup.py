@@ -55,6 +55,7 @@ EXTRAS["test"] = [
     "moto>=5.0",
     "flask>=3",
     "flask-cors>=4",
+    "aiosmtpd>=1.4",
 ]
 
 setup(
