@@ -34,6 +34,7 @@ from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
+from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from transforms.aggregate import Aggregate
 from transforms.health import BuildHealthReport, HealthAsMetrics
@@ -137,7 +138,20 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         | "ApplySilences" >> ApplySilences(config.silences)
     )
     routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route)
-    dead_letters = (merged(streams.DEAD_LETTERS), normalized[streams.DEAD_LETTERS]) | "AllDeadLetters" >> beam.Flatten()
+    sink_dead_letters = []
+    for sink in _notification_sinks(config, output):
+        transform = get_component("sink", sink.type).transform_class()
+        sink_alerts = (
+            routed
+            | f"Select[{sink.name}]" >> beam.Filter(lambda routed_alert, wanted: routed_alert[0] == wanted, sink.name)
+            | f"Alerts[{sink.name}]" >> beam.Values()
+        )
+        sink_dead_letters.append((sink_alerts | f"Write[{sink.name}]" >> transform(sink))[streams.DEAD_LETTERS])
+    dead_letters = (
+        merged(streams.DEAD_LETTERS),
+        normalized[streams.DEAD_LETTERS],
+        *sink_dead_letters,
+    ) | "AllDeadLetters" >> beam.Flatten()
     report = health | "HealthReport" >> BuildHealthReport()
     events = merged(streams.EVENTS)
 
@@ -154,14 +168,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         storage_inputs | f"Write[{sink.name}]" >> WriteToStorage(sink, run_key)
         for sink in _storage_sinks(config, output)
     ]
-    for sink in _notification_sinks(config, output):
-        transform = get_component("sink", sink.type).transform_class()
-        sink_alerts = (
-            routed
-            | f"Select[{sink.name}]" >> beam.Filter(lambda routed_alert, wanted: routed_alert[0] == wanted, sink.name)
-            | f"Alerts[{sink.name}]" >> beam.Values()
-        )
-        written.append(sink_alerts | f"Write[{sink.name}]" >> transform(sink))
     return {
         "points": normalized[streams.POINTS],
         "aggregates": aggregates,
@@ -180,6 +186,16 @@ def _counter(result, namespace: str, name: str) -> int:
     return sum(c.committed if c.committed is not None else c.attempted for c in query["counters"])
 
 
+def _sink_counter(result, name: str) -> int:
+    """A counter summed over every delivering sink (namespaces ``sink:NAME``)."""
+    query = result.metrics().query(beam.metrics.MetricsFilter().with_name(name))
+    return sum(
+        c.committed if c.committed is not None else c.attempted
+        for c in query["counters"]
+        if c.key.metric.namespace.startswith("sink:")
+    )
+
+
 def _print_summary(result, config: Config, outputs: list[str], seconds: float) -> None:
     rejected = _counter(result, "payload_files", "records_rejected") + _counter(result, "normalize", "points_rejected")
     triggers = {s: _counter(result, "rules", f"trigger_{s}") for s in reversed(ALERT_SEVERITIES)}
@@ -194,7 +210,9 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         f"  alerts            {sum(triggers.values()):>10,} triggered ("
         + ", ".join(f"{s} {n}" for s, n in triggers.items() if n)
         + f"), {resolves} resolved, {_counter(result, 'rules', 'silenced')} silenced notifications",
-        f"  notifications     {_counter(result, 'notification_log', 'notifications_written'):>10,} routed to sinks",
+        f"  notifications     {_counter(result, 'notification_log', 'notifications_written'):>10,} logged,"
+        f" {_sink_counter(result, 'sent'):,} delivered, {_sink_counter(result, 'retried'):,} retries,"
+        f" {_sink_counter(result, 'dead_lettered'):,} dead-lettered",
         f"  files written     {_counter(result, 'storage', 'files_written'):>10,}",
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
@@ -230,7 +248,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         for path in sorted(Path(sink.path).rglob("*"))
         if path.is_file() and (run_key in path.name or path.name == "health_report.json")
     ]
-    outputs += [sink.path for sink in _notification_sinks(config, args.output)]
+    outputs += [s.path for s in _notification_sinks(config, args.output) if isinstance(s, NotificationLogConfig)]
     _print_summary(result, config, outputs, time.monotonic() - started)
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
+from airis_mon import streams
 from sinks.notification_log.config import NotificationLogConfig
 from sinks.parquet.transform import write_atomically
 
@@ -31,7 +32,8 @@ def _write(path: str, alerts) -> str:
 
 class WriteToNotificationLog(beam.PTransform):
     """Alerts -> one JSON-lines file (written even when empty, so a re-run
-    never leaves a stale log); returns a PCollection with its path."""
+    never leaves a stale log). Returns ``{"delivered": [path], "dead_letters": []}``,
+    the output shape every notification sink has."""
 
     def __init__(self, config: NotificationLogConfig):
         super().__init__()
@@ -40,8 +42,10 @@ class WriteToNotificationLog(beam.PTransform):
         self._path = config.path
 
     def expand(self, alerts):
-        return (
+        written = (
             alerts.pipeline
             | "LogPath" >> beam.Create([self._path])
             | "WriteLog" >> beam.Map(_write, beam.pvalue.AsList(alerts))
         )
+        no_failures = alerts.pipeline | "NoDeadLetters" >> beam.Create([])
+        return {"delivered": written, streams.DEAD_LETTERS: no_failures}
