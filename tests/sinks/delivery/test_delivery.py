@@ -155,3 +155,25 @@ def test_deliver_alerts_dead_letters_what_fails_with_sink_reason_attempts_and_or
         )
     keys = {r.headers["idempotency-key"] for r in receiver.requests}
     assert keys == {idempotency_key("test", trigger), idempotency_key("test", resolve)}
+
+
+def test_beam_counters_count_sent_retried_and_dead_lettered():
+    alerts = evaluate(threshold_rule(), GROUP, series(11, 11, 1, 11, 1))[0]  # trigger, resolve, trigger, resolve
+    attempts = {}
+
+    def respond(request):
+        body = json.loads(request.body)
+        attempts[body["id"], body["n"]] = attempts.get((body["id"], body["n"]), 0) + 1
+        if body["n"] == "resolve":
+            return (404, {}, b"gone")  # permanent
+        return BUSY if attempts[body["id"], body["n"]] == 1 else OK  # one retry each
+
+    config = DeliveryConfig(retry=RetryConfig(max_attempts=3, initial_backoff_s=0.01))
+    with Receiver(respond) as receiver:
+        pipeline = beam.Pipeline()
+        _ = pipeline | beam.Create(alerts) | DeliverAlerts("count", _OnePerRequest(receiver.url), config)
+        result = pipeline.run()
+        result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+                if c.key.metric.namespace == "sink:count"}  # fmt: skip
+    assert counters == {"sent": 2, "retried": 2, "dead_lettered": 2}
