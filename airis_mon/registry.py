@@ -79,6 +79,22 @@ COMPONENTS: tuple[Component, ...] = (
         "Routed alert notifications as JSON lines in a local file",
         role="notify",
     ),
+    Component(
+        "sink",
+        "slack",
+        "sinks.slack.config:SlackConfig",
+        "sinks.slack.transform:WriteToSlack",
+        "Block Kit messages to a Slack incoming webhook",
+        role="notify",
+    ),
+    Component(
+        "sink",
+        "teams",
+        "sinks.teams.config:TeamsConfig",
+        "sinks.teams.transform:WriteToTeams",
+        "Adaptive Card messages to a Microsoft Teams (Workflows) webhook",
+        role="notify",
+    ),
 )
 
 

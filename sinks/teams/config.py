@@ -1,0 +1,69 @@
+"""Config of the ``teams`` sink (Microsoft Teams webhook, Adaptive Card messages).
+
+::
+
+    sinks:
+      - name: ml-alerts-teams
+        type: teams
+        webhook_url: {env: TEAMS_WEBHOOK_URL}   # a Workflows "When a Teams webhook request is received" URL
+        dashboard_url: "https://grafana.example/d/x?var-model={model_id}"   # optional
+        max_message_bytes: 28000                 # the default: Teams rejects messages over 28 KB
+        delivery:
+          retry: {max_attempts: 5, initial_backoff_s: 0.5, max_backoff_s: 30, max_total_s: 120}
+          timeout_s: 10          # per request, s
+          rate_limit_per_s: 2    # the default: Teams throttles past 4 a second and 60 per 30 s
+
+``webhook_url`` is a secret (the URL is the credential); it must resolve to an
+absolute http(s) URL. ``dashboard_url`` is a link template (fields in
+:mod:`sinks.slack.links`). ``max_message_bytes`` is the size, in bytes of
+the UTF-8 JSON body, that every message is cut to fit; Microsoft documents
+"28 KB", read here as 28,000 bytes, the stricter reading.
+``delivery.rate_limit_per_s`` defaults to 2 unless set (``null``: no limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from airis_mon.models import ComponentConfig
+from airis_mon.secrets import Secret
+from sinks.delivery import DeliveryConfig
+from sinks.slack.links import check_http_url, check_link_template
+
+__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "MAX_MESSAGE_BYTES", "TeamsConfig"]
+
+#: Microsoft Learn, "Create incoming webhooks": "The message size limit is 28 KB".
+MAX_MESSAGE_BYTES = 28_000
+#: Teams throttles a webhook past 4 requests a second and 60 per 30 seconds.
+DEFAULT_RATE_LIMIT_PER_S = 2.0
+
+
+class TeamsConfig(ComponentConfig):
+    """Where and how alerts are posted to a Microsoft Teams channel."""
+
+    type: Literal["teams"] = "teams"
+    webhook_url: Secret = Field(description="webhook URL (a secret: {env: VAR} or {file: PATH})")
+    dashboard_url: str | None = Field(default=None, description="link template of the View Dashboard action")
+    max_message_bytes: int = Field(
+        default=MAX_MESSAGE_BYTES, ge=16_000, le=28_672, description="cut every message to this many bytes"
+    )
+    delivery: DeliveryConfig = Field(default_factory=lambda: DeliveryConfig(rate_limit_per_s=DEFAULT_RATE_LIMIT_PER_S))
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, url: SecretStr) -> SecretStr:
+        return SecretStr(check_http_url(url.get_secret_value(), "webhook_url"))
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _template_renders(cls, template: str | None) -> str | None:
+        return None if template is None else check_link_template(template, "dashboard_url")
+
+    @field_validator("delivery", mode="before")
+    @classmethod
+    def _teams_rate_limit(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "rate_limit_per_s" not in value:
+            return {**value, "rate_limit_per_s": DEFAULT_RATE_LIMIT_PER_S}
+        return value
