@@ -95,6 +95,22 @@ COMPONENTS: tuple[Component, ...] = (
         "Adaptive Card messages to a Microsoft Teams (Workflows) webhook",
         role="notify",
     ),
+    Component(
+        "sink",
+        "pagerduty",
+        "sinks.pagerduty.config:PagerDutyConfig",
+        "sinks.pagerduty.transform:WriteToPagerDuty",
+        "PagerDuty Events API v2: trigger/repeat/resolve sharing one dedup_key per episode",
+        role="notify",
+    ),
+    Component(
+        "sink",
+        "siem",
+        "sinks.siem.config:SiemConfig",
+        "sinks.siem.transform:WriteToSiem",
+        "Enriched security events: HMAC-signed HTTP or Splunk HEC batches",
+        role="notify",
+    ),
 )
 
 
