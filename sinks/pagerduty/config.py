@@ -13,52 +13,24 @@
           timeout_s: 10          # per request, s
           rate_limit_per_s: 2    # requests per second
 
-``dashboard_url`` is a Python ``str.format`` template rendered per alert and
-sent as the event's ``links``. Fields: ``alert_id, rule, metric, model_id,
-environment, source, severity, alert_type`` and ``labels`` (dict; a missing
-label renders empty). Every value is percent-encoded (``urllib.parse.quote``,
-nothing safe) before it is inserted, so it is safe in a path or a query. The
-template is test-rendered at load time: a typo is a config error.
+``dashboard_url`` is a link template (:mod:`sinks.delivery.links`) rendered
+per alert and sent as the event's ``links``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Literal
-from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
 from airis_mon.models import ComponentConfig
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
+from sinks.delivery.links import check_link_template
 
-__all__ = ["DASHBOARD_FIELDS", "DEFAULT_URL", "PagerDutyConfig", "render_dashboard_url"]
+__all__ = ["DEFAULT_URL", "PagerDutyConfig"]
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
-
-#: The fields a ``dashboard_url`` template may use (``labels`` is a dict).
-DASHBOARD_FIELDS = ("alert_id", "rule", "metric", "model_id", "environment", "source", "severity", "alert_type")
-
-
-def render_dashboard_url(template: str, values: dict[str, str], labels: dict[str, str]) -> str:
-    """Render a ``dashboard_url`` template with every value percent-encoded."""
-    quoted = {key: quote(str(value), safe="") for key, value in values.items()}
-    quoted_labels = defaultdict(str, {key: quote(str(value), safe="") for key, value in labels.items()})
-    return template.format_map({**quoted, "labels": quoted_labels})
-
-
-def _check_dashboard_url(template: str) -> str:
-    sample = {name: "x" for name in DASHBOARD_FIELDS}
-    try:
-        rendered = render_dashboard_url(template, sample, {})
-    except KeyError as error:
-        raise ValueError(f"unknown dashboard_url field {error}; use {', '.join(DASHBOARD_FIELDS)}, labels") from None
-    except (ValueError, IndexError, AttributeError, TypeError) as error:
-        raise ValueError(f"invalid dashboard_url template: {error}") from None
-    if not rendered.startswith(("https://", "http://")):
-        raise ValueError("dashboard_url must start with https:// or http://")
-    return template
 
 
 class PagerDutyConfig(ComponentConfig):
@@ -80,4 +52,4 @@ class PagerDutyConfig(ComponentConfig):
     @field_validator("dashboard_url")
     @classmethod
     def _dashboard_url_renders(cls, template: str | None) -> str | None:
-        return None if template is None else _check_dashboard_url(template)
+        return None if template is None else check_link_template(template, "dashboard_url")

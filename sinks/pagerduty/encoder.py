@@ -43,7 +43,8 @@ from datetime import datetime, timezone
 
 from airis_mon.schema import Alert, tags_from_json
 from sinks.delivery import HttpRequest
-from sinks.pagerduty.config import PagerDutyConfig, render_dashboard_url
+from sinks.delivery.links import render_link
+from sinks.pagerduty.config import PagerDutyConfig
 
 __all__ = [
     "CLIENT",
@@ -129,11 +130,6 @@ class PagerDutyEncoder:
         event = {**common, "event_action": "trigger", "dedup_key": dedup_key(alert), "payload": payload}
         event["client"] = CLIENT
         if self._config.dashboard_url:
-            values = {
-                "alert_id": alert.id, "rule": alert.rule, "metric": alert.metric, "model_id": alert.model_id,
-                "environment": alert.environment, "source": alert.source, "severity": alert.severity,
-                "alert_type": alert.alert_type,
-            }  # fmt: skip
-            href = render_dashboard_url(self._config.dashboard_url, values, labels)
+            href = render_link(self._config.dashboard_url, alert)
             event["links"] = [{"href": href, "text": "AIRIS-MON dashboard"}]
         return event

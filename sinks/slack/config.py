@@ -15,7 +15,7 @@
 
 ``webhook_url`` is a secret (the URL is the credential); it must resolve to an
 absolute http(s) URL. ``dashboard_url`` and ``acknowledge_url`` are link
-templates (fields in :mod:`sinks.slack.links`). Without ``acknowledge_url``
+templates (fields in :mod:`sinks.delivery.links`). Without ``acknowledge_url``
 the Acknowledge button carries only ``action_id`` and ``value`` (the alert
 id), for a Slack app with interactivity to handle.
 
@@ -32,7 +32,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from airis_mon.models import ComponentConfig
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
-from sinks.slack.links import check_http_url, check_link_template
+from sinks.delivery.links import check_http_url, check_link_template
 
 __all__ = ["DEFAULT_RATE_LIMIT_PER_S", "SlackConfig"]
 

@@ -34,8 +34,8 @@ from collections.abc import Sequence
 
 from airis_mon.schema import Alert
 from sinks.delivery import HttpRequest, idempotency_key
+from sinks.delivery.links import format_duration, format_utc, format_value, render_link
 from sinks.slack.config import SlackConfig
-from sinks.slack.links import format_duration, format_utc, format_value, render_link
 
 __all__ = ["IDEMPOTENCY_HEADER", "LIMITS", "SlackEncoder", "build_message", "fit"]
 
@@ -131,7 +131,7 @@ def _context(alert: Alert) -> str:
 
 
 def build_message(alert: Alert, dashboard_url: str | None = None, acknowledge_url: str | None = None) -> dict:
-    """The incoming-webhook payload of one alert; link templates as in :mod:`sinks.slack.links`."""
+    """The incoming-webhook payload of one alert; link templates as in :mod:`sinks.delivery.links`."""
     severity = alert.severity.upper()
     resolved = alert.notification == "resolve"
     if resolved:

@@ -15,7 +15,7 @@
 
 ``webhook_url`` is a secret (the URL is the credential); it must resolve to an
 absolute http(s) URL. ``dashboard_url`` is a link template (fields in
-:mod:`sinks.slack.links`). ``max_message_bytes`` is the size, in bytes of
+:mod:`sinks.delivery.links`). ``max_message_bytes`` is the size, in bytes of
 the UTF-8 JSON body, that every message is cut to fit; Microsoft documents
 "28 KB", read here as 28,000 bytes, the stricter reading.
 ``delivery.rate_limit_per_s`` defaults to 2 unless set (``null``: no limit).
@@ -30,7 +30,7 @@ from pydantic import Field, SecretStr, field_validator
 from airis_mon.models import ComponentConfig
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
-from sinks.slack.links import check_http_url, check_link_template
+from sinks.delivery.links import check_http_url, check_link_template
 
 __all__ = ["DEFAULT_RATE_LIMIT_PER_S", "MAX_MESSAGE_BYTES", "TeamsConfig"]
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from airis_mon.schema import Alert
 from sinks.delivery import HttpRequest, idempotency_key
-from sinks.slack.links import format_duration, format_utc, format_value, render_link
+from sinks.delivery.links import format_duration, format_utc, format_value, render_link
 from sinks.teams.config import MAX_MESSAGE_BYTES, TeamsConfig
 
 __all__ = ["IDEMPOTENCY_HEADER", "SHORT_TEXT_CHARS", "TeamsEncoder", "build_message", "encode_message"]

@@ -147,7 +147,7 @@ def test_config_from_env_secret_and_validation(monkeypatch):
     assert KEY not in str(error.value)
     with pytest.raises(ValidationError, match="unknown dashboard_url field 'modle'"):
         config(dashboard_url="https://g.example.com/{modle}")
-    with pytest.raises(ValidationError, match="must start with https://"):
+    with pytest.raises(ValidationError, match="must be an absolute http:// or https:// URL"):
         config(dashboard_url="g.example.com/{model_id}")
     with pytest.raises(ValidationError, match="Extra inputs"):
         PagerDutyConfig.model_validate({"name": "pager", "routing_key": {"env": "PD_KEY"}, "service_key": "x"})

@@ -11,9 +11,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from pydantic import ValidationError
 
 from sinks.delivery import DeliveryConfig, HttpDeliverer, RetryConfig, idempotency_key
+from sinks.delivery.links import format_duration, format_value, render_link
 from sinks.slack import SlackConfig, SlackEncoder, WriteToSlack, build_message
 from sinks.slack.encoder import fit
-from sinks.slack.links import format_duration, format_value, render_link
 from tests.sinks.receivers import Receiver, scripted
 from tests.sinks.slack.slack_receiver import block_kit_errors, slack_webhook
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule

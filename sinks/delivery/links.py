@@ -7,13 +7,11 @@ A link template is a Python ``str.format`` template rendered per alert::
 
 Fields: ``alert_id, rule, metric, model_id, environment, source, severity,
 alert_type, starts_at_ms, timestamp_ms`` (epoch ms, UTC) and ``labels`` (dict;
-a missing label renders empty), the PagerDuty sink's fields plus the two
-times. Every value is percent-encoded (``urllib.parse.quote``, nothing safe)
+a missing label renders empty). Every value is percent-encoded (``urllib.parse.quote``, nothing safe)
 before it is inserted, so it is safe in a path or a query. A template is
 test-rendered when the config loads: a typo is a config error, not a crash.
 
-The Microsoft Teams sink uses this module too; it belongs in the shared
-delivery layer once the lead moves it there.
+Shared by the Slack, Teams and PagerDuty sinks.
 """
 
 from __future__ import annotations
