@@ -56,6 +56,7 @@ EXTRAS["test"] = [
     "flask>=3",
     "flask-cors>=4",
     "aiosmtpd>=1.4",
+    "cryptography>=42",
 ]
 
 setup(

@@ -111,6 +111,22 @@ COMPONENTS: tuple[Component, ...] = (
         "Enriched security events: HMAC-signed HTTP or Splunk HEC batches",
         role="notify",
     ),
+    Component(
+        "sink",
+        "webhooks",
+        "sinks.webhooks.config:WebhooksConfig",
+        "sinks.webhooks.transform:WriteToWebhooks",
+        "Outbound webhooks signed the Standard Webhooks way, per-endpoint event subscriptions",
+        role="notify",
+    ),
+    Component(
+        "sink",
+        "email",
+        "sinks.email.config:EmailConfig",
+        "sinks.email.transform:WriteToEmail",
+        "Email over SMTP (STARTTLS or SMTPS), one message per notification, threaded per episode",
+        role="notify",
+    ),
 )
 
 

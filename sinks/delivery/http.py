@@ -29,6 +29,7 @@ class HttpRequest:
     url: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # which destination (e.g. a webhook endpoint's name), for dead-letter reasons; never a URL
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,13 @@ class HttpDeliverer:
     def _send(self, request: HttpRequest) -> tuple[int | None, float | None, str, bytes]:
         try:
             response = self._session.request(
-                request.method, request.url, data=request.body, headers=request.headers, timeout=self._config.timeout_s
+                request.method,
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=self._config.timeout_s,
+                # A redirect would resend a signed request to a place the URL checks never saw; 3xx is a failure.
+                allow_redirects=False,
             )
         except requests.Timeout:
             return None, None, f"no response within {self._config.timeout_s:g} s", b""

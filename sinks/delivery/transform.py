@@ -80,13 +80,14 @@ class _Deliver(beam.DoFn):
                     yield (self._sink, alert.id, alert.notification, result.status, result.attempts)
                 continue
             self._dead.inc(len(carried))
+            where = f"{request.label}: " if request.label else ""
             for alert in carried:
                 yield beam.pvalue.TaggedOutput(
                     streams.DEAD_LETTERS,
                     DeadLetter(
                         timestamp_ms=alert.timestamp_ms,
                         component=f"sink:{self._sink}",
-                        reason=f"{result.reason} (attempts: {result.attempts})",
+                        reason=f"{where}{result.reason} (attempts: {result.attempts})",
                         original=json.dumps(alert._asdict(), sort_keys=True, allow_nan=True),
                     ),
                 )

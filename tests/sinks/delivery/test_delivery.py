@@ -177,3 +177,11 @@ def test_beam_counters_count_sent_retried_and_dead_lettered():
     counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
                 if c.key.metric.namespace == "sink:count"}  # fmt: skip
     assert counters == {"sent": 2, "retried": 2, "dead_lettered": 2}
+
+
+def test_redirects_are_not_followed_a_3xx_is_a_permanent_failure():
+    fake = FakeTime()
+    with Receiver(scripted(OK)) as inner, Receiver(scripted((307, {"Location": inner.url + "/x"}, b""))) as outer:
+        result = deliverer(fake).deliver(post(outer.url))
+    assert (result.delivered, result.status, len(inner.requests)) == (False, 307, 0)
+    assert result.reason.startswith("permanent failure: HTTP 307")
