@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import requests
 
 from sinks.delivery.config import DeliveryConfig
-from sinks.delivery.retry import Outcome, backoff_s, classify, retry_after_s
+from sinks.delivery.retry import Attempt, Outcome, classify, retry_after_s, with_retries
 
 __all__ = ["DeliveryResult", "HttpDeliverer", "HttpRequest", "RateLimiter"]
 
@@ -82,36 +82,17 @@ class HttpDeliverer:
         self._limiter = RateLimiter(config.rate_limit_per_s, clock, sleep)
 
     def deliver(self, request: HttpRequest) -> DeliveryResult:
-        retry = self._config.retry
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
+        body = b""
+
+        def attempt() -> Attempt:
+            nonlocal body
             self._limiter.acquire()
             status, retry_after, reason, body = self._send(request)
-            outcome = classify(status)
-            if outcome is Outcome.DELIVERED:
-                return DeliveryResult(True, attempt, status, "", attempt - 1, body)
-            if outcome is Outcome.PERMANENT:
-                return DeliveryResult(False, attempt, status, f"permanent failure: {reason}", attempt - 1, body)
-            if attempt >= retry.max_attempts:
-                return DeliveryResult(
-                    False, attempt, status, f"gave up after {attempt} attempts: {reason}", attempt - 1, body
-                )
-            wait = backoff_s(attempt, retry, self._rng)
-            if retry_after is not None:
-                wait = max(wait, retry_after)
-            if self._clock() - started + wait > retry.max_total_s:
-                return DeliveryResult(
-                    False,
-                    attempt,
-                    status,
-                    f"gave up after {attempt} attempts: {reason}; the next wait ({wait:.1f} s) would pass "
-                    f"max_total_s ({retry.max_total_s:g} s)",
-                    attempt - 1,
-                    body,
-                )
-            self._sleep(wait)
+            return Attempt(classify(status), status, reason, retry_after)
+
+        last, attempts, reason = with_retries(attempt, self._config.retry, self._clock, self._sleep, self._rng)
+        delivered = last.outcome is Outcome.DELIVERED
+        return DeliveryResult(delivered, attempts, last.status, reason, attempts - 1, body)
 
     def _send(self, request: HttpRequest) -> tuple[int | None, float | None, str, bytes]:
         try:

@@ -23,7 +23,18 @@ from airis_mon.schema import Alert, DeadLetter
 from sinks.delivery.config import DeliveryConfig
 from sinks.delivery.http import HttpDeliverer, HttpRequest
 
-__all__ = ["DeliverAlerts", "Encoder", "idempotency_key"]
+__all__ = ["DeliverAlerts", "Encoder", "failed_delivery", "idempotency_key"]
+
+
+def failed_delivery(sink: str, alert: Alert, reason: str, attempts: int) -> DeadLetter:
+    """The dead letter of a notification that could not be delivered: the
+    sink, why, how many attempts, and the original alert to replay."""
+    return DeadLetter(
+        timestamp_ms=alert.timestamp_ms,
+        component=f"sink:{sink}",
+        reason=f"{reason} (attempts: {attempts})",
+        original=json.dumps(alert._asdict(), sort_keys=True, allow_nan=True),
+    )
 
 
 def idempotency_key(sink: str, alert: Alert) -> str:
@@ -83,13 +94,7 @@ class _Deliver(beam.DoFn):
             where = f"{request.label}: " if request.label else ""
             for alert in carried:
                 yield beam.pvalue.TaggedOutput(
-                    streams.DEAD_LETTERS,
-                    DeadLetter(
-                        timestamp_ms=alert.timestamp_ms,
-                        component=f"sink:{self._sink}",
-                        reason=f"{where}{result.reason} (attempts: {result.attempts})",
-                        original=json.dumps(alert._asdict(), sort_keys=True, allow_nan=True),
-                    ),
+                    streams.DEAD_LETTERS, failed_delivery(self._sink, alert, where + result.reason, result.attempts)
                 )
 
 

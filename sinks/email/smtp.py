@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from sinks.delivery.http import DeliveryResult
-from sinks.delivery.retry import Outcome, backoff_s
+from sinks.delivery.retry import Attempt, Outcome, with_retries
 from sinks.email.config import EmailConfig, bare_address
 
 __all__ = ["SmtpDeliverer", "SmtpResult", "classify_error"]
@@ -130,29 +130,16 @@ class SmtpDeliverer:
         self._recipients = [bare_address(address) for address in config.to]
 
     def deliver(self, message: EmailMessage) -> SmtpResult:
-        retry = self._config.retry
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
+        refused: tuple[str, ...] = ()
+
+        def attempt() -> Attempt:
+            nonlocal refused
             outcome, code, reason, refused = self._send(message)
-            if outcome is Outcome.DELIVERED:
-                return SmtpResult(True, attempt, code, "", attempt - 1, refused=refused)
-            if outcome is Outcome.PERMANENT:
-                return SmtpResult(False, attempt, code, f"permanent failure: {reason}", attempt - 1)
-            if attempt >= retry.max_attempts:
-                return SmtpResult(False, attempt, code, f"gave up after {attempt} attempts: {reason}", attempt - 1)
-            wait = backoff_s(attempt, retry, self._rng)
-            if self._clock() - started + wait > retry.max_total_s:
-                return SmtpResult(
-                    False,
-                    attempt,
-                    code,
-                    f"gave up after {attempt} attempts: {reason}; the next wait ({wait:.1f} s) would pass "
-                    f"max_total_s ({retry.max_total_s:g} s)",
-                    attempt - 1,
-                )
-            self._sleep(wait)
+            return Attempt(outcome, code, reason)
+
+        last, attempts, reason = with_retries(attempt, self._config.retry, self._clock, self._sleep, self._rng)
+        delivered = last.outcome is Outcome.DELIVERED
+        return SmtpResult(delivered, attempts, last.status, reason, attempts - 1, refused=refused if delivered else ())
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()

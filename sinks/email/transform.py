@@ -13,13 +13,13 @@ messages some recipients refused while others accepted them.
 
 from __future__ import annotations
 
-import json
 import time
 
 import apache_beam as beam
 
 from airis_mon import streams
-from airis_mon.schema import Alert, DeadLetter
+from airis_mon.schema import Alert
+from sinks.delivery.transform import failed_delivery
 from sinks.email.config import EmailConfig
 from sinks.email.message import build_message
 from sinks.email.smtp import SmtpDeliverer
@@ -49,13 +49,7 @@ class _SendEmail(beam.DoFn):
             return
         self._dead.inc()
         yield beam.pvalue.TaggedOutput(
-            streams.DEAD_LETTERS,
-            DeadLetter(
-                timestamp_ms=alert.timestamp_ms,
-                component=f"sink:{self._config.name}",
-                reason=f"{result.reason} (attempts: {result.attempts})",
-                original=json.dumps(alert._asdict(), sort_keys=True, allow_nan=True),
-            ),
+            streams.DEAD_LETTERS, failed_delivery(self._config.name, alert, result.reason, result.attempts)
         )
 
 

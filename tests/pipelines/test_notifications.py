@@ -14,8 +14,8 @@ import yaml
 
 from airis_mon.config import load_config
 from pipelines.main import build_pipeline
-from tests.sinks.pagerduty.receiver import PagerDutyEvents, then
-from tests.sinks.receivers import Receiver
+from tests.sinks.pagerduty.receiver import PagerDutyEvents
+from tests.sinks.receivers import Receiver, then
 from tests.sinks.slack.slack_receiver import slack_webhook
 
 ROUTING_KEY = "R" * 32

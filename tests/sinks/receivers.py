@@ -82,3 +82,32 @@ def scripted(*responses: tuple[int, dict[str, str], bytes]) -> Responder:
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return respond
+
+
+def then(first: list[tuple[int, dict[str, str], bytes]], respond: Responder) -> Responder:
+    """Answer with ``first`` in order, then let ``respond`` validate and answer."""
+    queue = list(first)
+    lock = threading.Lock()
+
+    def answer(request: Recorded):
+        with lock:
+            if queue:
+                return queue.pop(0)
+        return respond(request)
+
+    return answer
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

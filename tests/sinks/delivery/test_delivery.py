@@ -11,27 +11,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from sinks.delivery import DeliverAlerts, DeliveryConfig, HttpDeliverer, HttpRequest, RetryConfig, idempotency_key
 from sinks.delivery.http import RateLimiter
 from sinks.delivery.retry import Outcome, backoff_s, classify, retry_after_s
-from tests.sinks.receivers import Receiver, scripted
+from tests.sinks.receivers import FakeTime, Receiver, scripted
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
 
 OK = (200, {}, b"ok")
 BUSY = (503, {}, b"busy")
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def deliverer(fake: FakeTime, **retry) -> HttpDeliverer:

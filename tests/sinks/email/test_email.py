@@ -28,13 +28,13 @@ from pydantic import SecretStr, ValidationError
 from sinks.delivery import RetryConfig, idempotency_key
 from sinks.delivery.retry import Outcome
 from sinks.email import EmailConfig, SmtpDeliverer, WriteToEmail, build_message, classify_error
+from tests.sinks.receivers import FakeTime
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
 
 TESTDATA = Path(__file__).parent / "testdata"
 USER, PASSWORD = "airis", "correct-horse-battery"
 NOW_S = 1_795_824_200.0
-
 
 # --- a real SMTP server ------------------------------------------------------------------------------------------
 
@@ -137,21 +137,6 @@ def server_tls(tls_files) -> ssl.SSLContext:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def mail_config(port: int = 25, **overrides) -> EmailConfig:

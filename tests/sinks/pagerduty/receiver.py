@@ -116,17 +116,3 @@ class PagerDutyEvents:
                 self.incidents[dedup] = state[event["event_action"]]
         body = {"status": "success", "message": "Event processed", "dedup_key": dedup}
         return 202, JSON_HEADERS, json.dumps(body).encode()
-
-
-def then(first: list[tuple[int, dict[str, str], bytes]], respond):
-    """Answer with ``first`` in order, then let ``respond`` validate and answer."""
-    queue = list(first)
-    lock = threading.Lock()
-
-    def answer(request: Recorded):
-        with lock:
-            if queue:
-                return queue.pop(0)
-        return respond(request)
-
-    return answer

@@ -12,8 +12,8 @@ from pydantic import SecretStr, ValidationError
 from sinks.delivery import DeliveryConfig, HttpDeliverer, RetryConfig
 from sinks.pagerduty import PagerDutyConfig, PagerDutyEncoder, WriteToPagerDuty
 from sinks.pagerduty.encoder import MAX_SUMMARY_CHARS, dedup_key
-from tests.sinks.pagerduty.receiver import PagerDutyEvents, then
-from tests.sinks.receivers import Receiver, Recorded
+from tests.sinks.pagerduty.receiver import PagerDutyEvents
+from tests.sinks.receivers import Receiver, Recorded, then
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
 

@@ -144,18 +144,4 @@ class SplunkHec:
         return None
 
 
-def then(first: list[tuple[int, dict[str, str], bytes]], respond):
-    """Answer with ``first`` in order, then let ``respond`` validate and answer."""
-    queue = list(first)
-    lock = threading.Lock()
-
-    def answer(request: Recorded):
-        with lock:
-            if queue:
-                return queue.pop(0)
-        return respond(request)
-
-    return answer
-
-
 SERVER_BUSY = _answer(503, {"text": "Server is busy", "code": 9})

@@ -15,8 +15,8 @@ from pydantic import SecretStr, ValidationError
 from sinks.delivery import DeliveryConfig, RetryConfig, idempotency_key
 from sinks.siem import SiemConfig, SiemEncoder, WriteToSiem
 from sinks.siem.encoder import MAX_HEC_BODY_BYTES
-from tests.sinks.receivers import Receiver, Recorded
-from tests.sinks.siem.receiver import SERVER_BUSY, SignedCollector, SplunkHec, parse_concatenated, then
+from tests.sinks.receivers import Receiver, Recorded, then
+from tests.sinks.siem.receiver import SERVER_BUSY, SignedCollector, SplunkHec, parse_concatenated
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
 

@@ -14,7 +14,7 @@ from sinks.delivery import DeliveryConfig, HttpDeliverer, RetryConfig, idempoten
 from sinks.delivery.links import format_duration, format_value, render_link
 from sinks.slack import SlackConfig, SlackEncoder, WriteToSlack, build_message
 from sinks.slack.encoder import fit
-from tests.sinks.receivers import Receiver, scripted
+from tests.sinks.receivers import FakeTime, Receiver, scripted
 from tests.sinks.slack.slack_receiver import block_kit_errors, slack_webhook
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
@@ -203,20 +203,6 @@ def test_a_revoked_webhook_is_a_dead_letter_whose_reason_hides_the_url(monkeypat
                 equal_to([("sink:ml-alerts", "permanent failure: HTTP 404 no_service (attempts: 1)", TRIGGER.id)]),
             )
     assert len(receiver.requests) == 1  # a 4xx is never retried
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_429_with_retry_after_is_waited_out_and_retried(monkeypatch):
