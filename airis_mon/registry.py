@@ -47,7 +47,14 @@ COMPONENTS: tuple[Component, ...] = (
         "payload_files",
         "sources.payload_files.config:PayloadFilesConfig",
         "sources.payload_files.transform:ReadFromPayloadFiles",
-        "JSON-lines files of ingestion payloads (bundled sample, recordings, gateway spool)",
+        "JSON-lines files of ingestion payloads (bundled sample, recordings)",
+    ),
+    Component(
+        "source",
+        "gateway",
+        "sources.gateway.config:GatewayConfig",
+        "sources.gateway.transform:ReadFromGatewaySpool",
+        "The HTTP ingestion API's spool: closed segments, each read once",
     ),
     Component(
         "transform",

@@ -112,12 +112,16 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
 
     Keys: ``points`` (normalized Arrow batches, health points included),
     ``aggregates``, ``events``, ``alerts``, ``routed`` (sink name, alert),
-    ``dead_letters``, ``health``, ``health_report``, ``written``.
+    ``dead_letters``, ``health``, ``health_report``, ``written``, and
+    ``sources``: the source transforms (call their ``on_success()``, where they
+    have one, once the run succeeded).
     """
     source_outputs = []
+    sources = []
     for integration in config.integrations:
-        transform = get_component("source", integration.type).transform_class()
-        source_outputs.append(pipeline | f"Read[{integration.name}]" >> transform(integration))
+        source = get_component("source", integration.type).transform_class()(integration)
+        sources.append(source)
+        source_outputs.append(pipeline | f"Read[{integration.name}]" >> source)
 
     def merged(name: str) -> beam.PCollection:
         parts = [outputs[name] for outputs in source_outputs]
@@ -178,6 +182,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         "health": health,
         "health_report": report,
         "written": written,
+        "sources": sources,
     }
 
 
@@ -238,9 +243,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     options = PipelineOptions(beam_args)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config, args.output, args.num_shards)
+    graph = build_pipeline(pipeline, config, args.output, args.num_shards)
     result = pipeline.run()
     result.wait_until_finish()
+    for source in graph["sources"]:
+        if hasattr(source, "on_success"):
+            source.on_success()  # e.g. the gateway spool marks its segments processed
     run_key = run_key_for(config)
     outputs = [
         str(path)

@@ -1,0 +1,73 @@
+"""Config of the ``gateway`` integration: the HTTP ingestion API and its spool.
+
+One entry configures both sides: ``python -m pipelines.gateway`` serves the
+API and writes the spool; ``python -m pipelines.main`` reads what the spool
+holds (closed segments) as a source.
+
+::
+
+    integrations:
+      - name: api
+        type: gateway
+        spool: ./spool                      # relative to the config file
+        host: 127.0.0.1
+        port: 8080
+        tokens:                             # Bearer tokens; stored hashed in memory
+          - {name: ci, token: {env: AIRIS_TOKEN_CI}}
+        max_body_bytes: 1048576             # larger bodies: 413
+        rate_limit_per_s: 50                # per token; bursts up to rate_limit_burst; then 429
+        rate_limit_burst: 100
+        mlflow_webhook_secret: {env: MLFLOW_WEBHOOK_SECRET}   # optional: enables POST /mlflow/webhook
+        github_webhook_secret: {env: GITHUB_WEBHOOK_SECRET}   # optional: enables POST /github/webhook
+        webhook_tolerance_s: 300            # MLflow timestamps older or newer than this: refused
+        health_report: ./airis-mon-output/health_report.json   # served at /api/v1/integrations/health
+        max_segment_bytes: 67108864         # spool rotation, bytes
+        max_segment_age_s: 60               # spool rotation, s
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
+from airis_mon.secrets import Secret
+
+__all__ = ["GatewayConfig", "GatewayToken"]
+
+
+class GatewayToken(StrictModel):
+    """One client's Bearer token; ``name`` identifies it in rate limits and logs."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    token: Secret
+
+
+class GatewayConfig(ComponentConfig):
+    """The ingestion gateway (server) and its spool (pipeline source)."""
+
+    type: Literal["gateway"] = "gateway"
+    spool: ConfigPath = Field(description="spool folder: the durable hand-off to the pipeline")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: list[GatewayToken] = Field(default_factory=list, description="Bearer tokens allowed on /api/v1")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body limit, bytes")
+    rate_limit_per_s: float = Field(default=50.0, gt=0, description="requests per second per token")
+    rate_limit_burst: int = Field(default=100, ge=1, description="requests a token may send at once")
+    mlflow_webhook_secret: Secret | None = None
+    github_webhook_secret: Secret | None = None
+    webhook_tolerance_s: int = Field(default=300, ge=1, description="accepted clock skew of signed webhooks, s")
+    health_report: ConfigPath | None = Field(default=None, description="health_report.json served by the API")
+    max_segment_bytes: int = Field(default=64 << 20, ge=1024, description="spool segment size bound, bytes")
+    max_segment_age_s: float = Field(default=60.0, gt=0, description="spool segment age bound, s")
+    batch_rows: int = Field(default=50_000, ge=1, description="reading: metric points per Arrow batch")
+    max_rejected_ratio: float = Field(default=0.01, ge=0, le=1, description="reading: unhealthy above this share")
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_names(cls, tokens: list[GatewayToken]) -> list[GatewayToken]:
+        names = [t.name for t in tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("token names must be unique")
+        return tokens

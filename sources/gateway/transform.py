@@ -1,0 +1,48 @@
+"""``ReadFromGatewaySpool``: the gateway's spool as a pipeline source.
+
+The closed segments present when the pipeline is built are read (the same
+payload-line parsing as ``payload_files``); :meth:`ReadFromGatewaySpool.on_success`,
+called by ``pipelines.main`` once the run has finished without error, moves
+them to ``done/`` so that the next run does not read them again. A run that
+fails leaves them in place: records are processed once, never lost.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from sources.gateway.config import GatewayConfig
+from sources.gateway.spool import closed_segments, mark_processed
+from sources.payload_lines import ParsePayloadLines
+
+__all__ = ["ReadFromGatewaySpool"]
+
+COMPONENT = "gateway"
+
+
+class ReadFromGatewaySpool(beam.PTransform):
+    """Closed spool segments -> the dict of :mod:`airis_mon.streams` outputs."""
+
+    def __init__(self, config: GatewayConfig):
+        super().__init__()
+        self._config = config
+        self._segments = [str(path) for path in closed_segments(config.spool)]
+
+    @property
+    def segments(self) -> list[str]:
+        """The segments this run reads."""
+        return list(self._segments)
+
+    def expand(self, pbegin):
+        config = self._config
+        parse = ParsePayloadLines(config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio)
+        return (
+            pbegin
+            | "ListSegments" >> beam.Create(self._segments)
+            | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True)
+            | "Parse" >> parse
+        )
+
+    def on_success(self) -> None:
+        """Mark this run's segments processed (call only after the run succeeded)."""
+        mark_processed(self._config.spool, self._segments)

@@ -1,0 +1,198 @@
+"""The gateway's HTTP API: auth, validation, limits, hand-off (FastAPI app, in process)."""
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from airis_mon.config import parse_config
+from pipelines.gateway import create_app
+from sources.gateway.spool import SpoolWriter, closed_segments
+from tests.conftest import DAY_MS, metrics_payload
+
+TOKEN = "t0ken-for-tests-only"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TESTDATA = Path(__file__).parent / "testdata"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def gateway(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_GATEWAY_TOKEN", TOKEN)
+    (tmp_path / "health_report.json").write_text('{"overall_status": "healthy", "integrations": {}}')
+    tokens = [{"name": "ci", "token": {"env": "TEST_GATEWAY_TOKEN"}}]
+    document = {"integrations": [{
+        "name": "api", "type": "gateway", "spool": "spool", "tokens": tokens, "max_body_bytes": 2048,
+        "rate_limit_per_s": 1, "rate_limit_burst": 3, "health_report": "health_report.json",
+    }]}  # fmt: skip
+    config = parse_config(document, tmp_path).integrations[0]
+    writer = SpoolWriter(config.spool)
+    clock = Clock()
+    client = TestClient(create_app(config, writer, clock=clock))
+    client.clock, client.writer, client.spool = clock, writer, tmp_path / "spool"
+    return client
+
+
+def spooled(client) -> list[dict]:
+    client.writer.close()
+    return [json.loads(line) for path in closed_segments(client.spool) for line in path.read_text().splitlines()]
+
+
+def test_metrics_are_accepted_only_after_they_are_in_the_spool(gateway):
+    body = metrics_payload(DAY_MS, "ci", ("latency", 12.5, "ms", {"model": "a"}))
+    response = gateway.post("/api/v1/metrics/ingest", json=body, headers=AUTH)
+    assert response.status_code == 202 and response.json()["metrics"] == 1
+    assert spooled(gateway) == [body]
+
+
+@pytest.mark.parametrize(
+    "headers, status",
+    [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic dXNlcjpwYXNz"}, 401)],
+)
+def test_no_or_wrong_token_is_401(gateway, headers, status):
+    response = gateway.post(
+        "/api/v1/metrics/ingest", json=metrics_payload(DAY_MS, "ci", ("x", 1, "", {})), headers=headers
+    )
+    assert response.status_code == status and response.headers["www-authenticate"].startswith("Bearer")
+    assert spooled(gateway) == []
+
+
+def test_validation_errors_name_every_bad_field_and_echo_nothing(gateway):
+    body = {
+        "timestamp": "yesterday",
+        "source": "",
+        "metrics": [{"name": "x", "value": "secret-value-123"}, {"value": 1}],
+    }
+    response = gateway.post("/api/v1/metrics/ingest", json=body, headers=AUTH)
+    assert response.status_code == 400
+    fields = [d["field"] for d in response.json()["details"]]
+    assert fields == ["timestamp", "source", "metrics[0].value", "metrics[1].name"]
+    assert "secret-value-123" not in response.text
+    raw = b'{"timestamp": 1, "source": "s", "metrics": [{"name": "x", "value": NaN}]}'
+    nan = gateway.post("/api/v1/metrics/ingest", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+    assert nan.status_code == 400
+
+
+def test_body_size_content_type_and_json_errors(gateway):
+    big = metrics_payload(DAY_MS, "ci", *[("x", 1, "", {"k": "v" * 50}) for _ in range(40)])
+    assert gateway.post("/api/v1/metrics/ingest", json=big, headers=AUTH).status_code == 413
+    form = gateway.post("/api/v1/metrics/ingest", data={"a": "b"}, headers=AUTH)
+    assert form.status_code == 415
+    broken = gateway.post("/api/v1/events/ingest", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["details"][0]["field"] == "(body)"
+
+
+def test_rate_limit_per_token_is_429_with_retry_after(gateway):
+    body = metrics_payload(DAY_MS, "ci", ("x", 1, "", {}))
+    statuses = [gateway.post("/api/v1/metrics/ingest", json=body, headers=AUTH).status_code for _ in range(4)]
+    assert statuses == [202, 202, 202, 429]
+    limited = gateway.post("/api/v1/metrics/ingest", json=body, headers=AUTH)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    gateway.clock.now += 1.0  # one token refills per second
+    assert gateway.post("/api/v1/metrics/ingest", json=body, headers=AUTH).status_code == 202
+
+
+def test_events_and_user_sync_are_spooled_as_public_payloads(gateway):
+    event = {"timestamp": DAY_MS, "event_type": "deploy", "source": "ci", "severity": "warning", "data": {"run": 7}}
+    assert gateway.post("/api/v1/events/ingest", json=event, headers=AUTH).status_code == 202
+    bad = gateway.post("/api/v1/events/ingest", json={**event, "severity": "fatal"}, headers=AUTH)
+    assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "severity"
+    users = {"source": "okta", "timestamp": DAY_MS, "users": [{"user_id": "u1", "username": "ana", "groups": ["ml"]}]}
+    assert gateway.post("/api/v1/integrations/user-sync", json=users, headers=AUTH).status_code == 202
+    first, second = spooled(gateway)
+    assert first == event
+    assert (second["event_type"], second["source"], second["data"]["count"]) == ("user_sync", "okta", 1)
+    assert second["data"]["users"][0]["username"] == "ana"
+
+
+def test_webhook_registrations_never_return_the_secret(gateway):
+    hook = {"name": "bot", "url": "https://hooks.example.com/in", "events": ["alert.triggered"],
+            "secret": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="}  # fmt: skip
+    created = gateway.post("/api/v1/integrations/webhooks", json=hook, headers=AUTH)
+    assert created.status_code == 201 and "secret" not in created.json()
+    listed = gateway.get("/api/v1/integrations/webhooks", headers=AUTH)
+    assert listed.json() == {"webhooks": [{k: v for k, v in hook.items() if k != "secret"} | {"headers": {}}]}
+    assert "whsec" not in listed.text
+    private = gateway.post(
+        "/api/v1/integrations/webhooks", json={**hook, "url": "http://169.254.169.254/x"}, headers=AUTH
+    )
+    assert private.status_code == 400 and private.json()["details"][0]["field"] == "url"
+    gateway.clock.now += 10  # stay inside the rate limit
+    assert gateway.delete("/api/v1/integrations/webhooks", params={"name": "bot"}, headers=AUTH).status_code == 204
+    assert gateway.delete("/api/v1/integrations/webhooks", params={"name": "bot"}, headers=AUTH).status_code == 404
+
+
+def test_health_endpoints_and_openapi(gateway):
+    assert gateway.get("/healthz").json() == {"status": "ok"}
+    assert gateway.get("/api/v1/integrations/health").status_code == 401
+    assert gateway.get("/api/v1/integrations/health", headers=AUTH).json()["overall_status"] == "healthy"
+    paths = gateway.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/metrics/ingest", "/api/v1/events/ingest", "/api/v1/integrations/user-sync",
+            "/api/v1/integrations/webhooks", "/api/v1/integrations/health", "/healthz"} <= set(paths)  # fmt: skip
+
+
+@pytest.fixture
+def signed_gateway(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_GATEWAY_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_MLFLOW_SECRET", "mlflow-secret")
+    monkeypatch.setenv("TEST_GITHUB_SECRET", "It's a Secret to Everybody")
+    tokens = [{"name": "ci", "token": {"env": "TEST_GATEWAY_TOKEN"}}]
+    document = {"integrations": [{
+        "name": "api", "type": "gateway", "spool": "spool", "tokens": tokens,
+        "mlflow_webhook_secret": {"env": "TEST_MLFLOW_SECRET"}, "github_webhook_secret": {"env": "TEST_GITHUB_SECRET"},
+    }]}  # fmt: skip
+    config = parse_config(document, tmp_path).integrations[0]
+    writer = SpoolWriter(config.spool)
+    client = TestClient(create_app(config, writer, wall_clock=lambda: 1_795_824_000.0))
+    client.writer, client.spool = writer, tmp_path / "spool"
+    return client
+
+
+def mlflow_headers(body: bytes, delivery_id: str, timestamp: int, secret: bytes = b"mlflow-secret") -> dict:
+    mac = hmac.new(secret, f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": str(timestamp),
+        "X-MLflow-Signature": "v1," + base64.b64encode(mac).decode(),
+        "Content-Type": "application/json",
+    }
+
+
+def test_mlflow_webhooks_are_verified_deduplicated_and_spooled_as_events(signed_gateway):
+    body = (TESTDATA / "mlflow_model_version_alias_created.json").read_bytes()
+    now = 1_795_824_000
+    ok = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-1", now))
+    assert ok.status_code == 200, ok.text
+    again = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-1", now))
+    assert again.status_code == 409
+    stale = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-2", now - 3600))
+    assert stale.status_code == 401
+    forged = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-3", now, b"guess"))
+    assert forged.status_code == 403
+    (event,) = spooled(signed_gateway)
+    assert (event["event_type"], event["source"]) == ("model_version_status", "mlflow")
+    assert event["data"]["change"] == "model_version_alias.created"
+
+
+def test_github_webhooks_need_a_valid_signature(signed_gateway):
+    body = (TESTDATA / "github_workflow_run_completed_failure.json").read_bytes()
+    signature = "sha256=" + hmac.new(b"It's a Secret to Everybody", body, hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "workflow_run", "Content-Type": "application/json"}
+    assert signed_gateway.post("/github/webhook", content=body, headers=headers).status_code == 403
+    wrong = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert signed_gateway.post("/github/webhook", content=body, headers=wrong).status_code == 403
+    ok = signed_gateway.post("/github/webhook", content=body, headers={**headers, "X-Hub-Signature-256": signature})
+    assert ok.status_code == 200 and ok.json()["events"] == 2  # the run event and its duration metric
+    kinds = sorted("metrics" if "metrics" in p else p["event_type"] for p in spooled(signed_gateway))
+    assert kinds == ["metrics", "workflow_run"]
