@@ -9,6 +9,10 @@ Serves (FastAPI on uvicorn; the OpenAPI document is at ``/openapi.json``):
 - ``POST /api/v1/integrations/user-sync``: users from an identity system, spooled as a ``user_sync`` event
 - ``POST`` (201) / ``GET`` / ``DELETE /api/v1/integrations/webhooks``: outbound webhook registrations
   (the stored secret is never returned)
+
+Hand-off: ``handoff: spool`` (default) fsyncs to the spool folder; ``handoff:
+pubsub`` publishes to a Pub/Sub topic and answers 2xx after Pub/Sub's ack
+(see :mod:`sources.gateway.handoff`). A failed hand-off is a 503.
 - ``POST /mlflow/webhook`` (MLflow 3 signature), ``POST /github/webhook`` (``X-Hub-Signature-256``)
 - ``GET /api/v1/integrations/health`` (the latest health report), ``GET /healthz``
 
@@ -52,7 +56,7 @@ from airis_mon.payloads import EventPayload, MetricsPayload
 from airis_mon.validation import describe_validation_error
 from sinks.webhooks.config import check_url  # the outbound webhook sink's own rules
 from sources.gateway.config import GatewayConfig
-from sources.gateway.spool import SpoolWriter
+from sources.gateway.handoff import PubSubHandoff, SpoolWriter
 
 __all__ = ["create_app", "run"]
 
@@ -178,8 +182,8 @@ def _finite_values(payload: MetricsPayload) -> None:
         raise GatewayError(400, "validation failed", [{"field": f, "message": "must be a finite number"} for f in bad])
 
 
-def create_app(config: GatewayConfig, writer: SpoolWriter, clock=time.monotonic, wall_clock=time.time) -> FastAPI:
-    """The FastAPI app; ``writer`` is the spool it hands records to."""
+def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=time.time) -> FastAPI:
+    """The FastAPI app; ``writer`` is the hand-off (a ``SpoolWriter`` or ``PubSubHandoff``)."""
     app = FastAPI(title="AIRIS-MON ingestion API", version="1.0.0")
     token_digests = {t.name: _digest(t.token.get_secret_value()) for t in config.tokens}
     buckets = _TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)
@@ -226,7 +230,11 @@ def create_app(config: GatewayConfig, writer: SpoolWriter, clock=time.monotonic,
             ) from None
 
     async def spool(records: list[dict]) -> None:
-        await run_in_threadpool(writer.append, records)
+        try:
+            await run_in_threadpool(writer.append, records)
+        except Exception:  # disk full, Pub/Sub unreachable...: nothing was acknowledged, the client retries
+            LOG.exception("hand-off failed; answering 503")
+            raise GatewayError(503, "could not store the records; retry later", headers={"Retry-After": "5"}) from None
 
     @app.post("/api/v1/metrics/ingest", status_code=202)
     async def ingest_metrics(request: Request) -> dict:
@@ -399,7 +407,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    writer = SpoolWriter(config.spool, config.max_segment_bytes, config.max_segment_age_s)
+    if config.handoff == "pubsub":
+        writer = PubSubHandoff(config.pubsub_topic, config.pubsub_endpoint)
+    else:
+        writer = SpoolWriter(config.spool, config.max_segment_bytes, config.max_segment_age_s)
     app = create_app(config, writer)
     stop = threading.Event()
 

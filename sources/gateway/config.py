@@ -23,13 +23,16 @@ holds (closed segments) as a source.
         health_report: ./airis-mon-output/health_report.json   # served at /api/v1/integrations/health
         max_segment_bytes: 67108864         # spool rotation, bytes
         max_segment_age_s: 60               # spool rotation, s
+        handoff: spool                      # or pubsub (on GCP): publish, answer 2xx after the ack
+        pubsub_topic: projects/my-project/topics/airis-mon-ingest
+        pubsub_endpoint: null               # host:port of an emulator; null: Google's endpoint
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.secrets import Secret
@@ -61,8 +64,17 @@ class GatewayConfig(ComponentConfig):
     health_report: ConfigPath | None = Field(default=None, description="health_report.json served by the API")
     max_segment_bytes: int = Field(default=64 << 20, ge=1024, description="spool segment size bound, bytes")
     max_segment_age_s: float = Field(default=60.0, gt=0, description="spool segment age bound, s")
+    handoff: Literal["spool", "pubsub"] = Field(default="spool", description="where accepted records go")
+    pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
+    pubsub_endpoint: str | None = Field(default=None, description="host:port of a Pub/Sub emulator (plain gRPC)")
     batch_rows: int = Field(default=50_000, ge=1, description="reading: metric points per Arrow batch")
     max_rejected_ratio: float = Field(default=0.01, ge=0, le=1, description="reading: unhealthy above this share")
+
+    @model_validator(mode="after")
+    def _pubsub_needs_a_topic(self) -> GatewayConfig:
+        if self.handoff == "pubsub" and not self.pubsub_topic:
+            raise ValueError("handoff pubsub needs pubsub_topic (projects/P/topics/T)")
+        return self
 
     @field_validator("tokens")
     @classmethod
