@@ -43,14 +43,16 @@ timestamps older than about 5 minutes, so ``delivery.timeout_s`` +
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import socket
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from airis_mon.models import ComponentConfig, StrictModel
+from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.secrets import Secret
 from sinks.delivery.config import DeliveryConfig
 from sinks.webhooks.signing import secret_key
@@ -180,8 +182,33 @@ class WebhooksConfig(ComponentConfig):
     allow_private_addresses: bool = Field(
         default=False, description="allow loopback/private/link-local IP literals and localhost in endpoint URLs"
     )
-    endpoints: list[WebhookEndpoint] = Field(min_length=1)
+    endpoints: list[WebhookEndpoint] = Field(default_factory=list)
+    registrations: ConfigPath | None = Field(
+        default=None,
+        description="the gateway's SPOOL/config/webhooks.json: endpoints registered through the HTTP API",
+    )
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+    def all_endpoints(self) -> list[WebhookEndpoint]:
+        """The configured endpoints plus, read now, those registered through the gateway API.
+
+        A registration that breaks the URL rules or reuses a configured name is
+        skipped (the API validated it; the rules may have changed since).
+        """
+        endpoints = list(self.endpoints)
+        if not self.registrations or not Path(self.registrations).exists():
+            return endpoints
+        names = {e.name for e in endpoints}
+        for name, entry in sorted(json.loads(Path(self.registrations).read_text()).items()):
+            if name in names:
+                continue
+            try:
+                endpoint = WebhookEndpoint.model_validate({**entry, "secret": SecretStr(entry["secret"])})
+                check_url(endpoint.url, self.allow_private_addresses)
+            except (ValueError, KeyError, TypeError):
+                continue
+            endpoints.append(endpoint)
+        return endpoints
 
     @field_validator("endpoints")
     @classmethod
@@ -197,6 +224,12 @@ class WebhooksConfig(ComponentConfig):
             except ValueError as error:
                 raise ValueError(f"endpoints[{index}].url ({endpoint.name}): {error}") from None
         return endpoints
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> WebhooksConfig:
+        if not self.endpoints and not self.registrations:
+            raise ValueError("give endpoints, registrations (the gateway's webhooks.json), or both")
+        return self
 
     @model_validator(mode="after")
     def _retries_within_signature_tolerance(self) -> WebhooksConfig:

@@ -83,7 +83,7 @@ class WebhooksEncoder:
 
     def __init__(self, config: WebhooksConfig, clock: Callable[[], float] = time.time):
         self._sink = config.name
-        self._endpoints = tuple(config.endpoints)
+        self._endpoints = tuple(config.all_endpoints())
         self._keys = {e.name: secret_key(e.secret.get_secret_value()) for e in self._endpoints}
         self._clock = clock
 

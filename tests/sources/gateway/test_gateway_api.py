@@ -196,3 +196,19 @@ def test_github_webhooks_need_a_valid_signature(signed_gateway):
     assert ok.status_code == 200 and ok.json()["events"] == 2  # the run event and its duration metric
     kinds = sorted("metrics" if "metrics" in p else p["event_type"] for p in spooled(signed_gateway))
     assert kinds == ["metrics", "workflow_run"]
+
+
+def test_the_webhook_sink_sends_to_endpoints_registered_through_the_api(gateway, tmp_path):
+    from sinks.webhooks import WebhooksConfig, WebhooksEncoder
+    from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
+    from transforms.rules.engine import evaluate
+
+    hook = {"name": "bot", "url": "https://hooks.example.com/in", "events": ["alert.resolved"],
+            "secret": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="}  # fmt: skip
+    assert gateway.post("/api/v1/integrations/webhooks", json=hook, headers=AUTH).status_code == 201
+    registrations = tmp_path / "spool" / "config" / "webhooks.json"
+    config = WebhooksConfig(name="hooks", registrations=str(registrations))
+    assert [e.name for e in config.all_endpoints()] == ["bot"]
+    trigger, resolve = evaluate(threshold_rule(), GROUP, series(11, 1))[0]
+    requests = WebhooksEncoder(config).encode([trigger, resolve])
+    assert [(r.url, carried[0].notification) for r, carried in requests] == [(hook["url"], "resolve")]
