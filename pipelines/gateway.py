@@ -185,6 +185,23 @@ def _finite_values(payload: MetricsPayload) -> None:
 def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=time.time) -> FastAPI:
     """The FastAPI app; ``writer`` is the hand-off (a ``SpoolWriter`` or ``PubSubHandoff``)."""
     app = FastAPI(title="AIRIS-MON ingestion API", version="1.0.0")
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = document.setdefault("components", {})
+            components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+            for model in (MetricsPayload, EventPayload, UserSyncPayload, WebhookRegistration):
+                for name, schema in (
+                    model.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items()
+                ):
+                    components.setdefault("schemas", {})[name] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
     token_digests = {t.name: _digest(t.token.get_secret_value()) for t in config.tokens}
     buckets = _TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)
     registry = _WebhookRegistry(Path(config.spool))
@@ -236,7 +253,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
             LOG.exception("hand-off failed; answering 503")
             raise GatewayError(503, "could not store the records; retry later", headers={"Retry-After": "5"}) from None
 
-    @app.post("/api/v1/metrics/ingest", status_code=202)
+    @app.post("/api/v1/metrics/ingest", status_code=202, openapi_extra=_documented(MetricsPayload))
     async def ingest_metrics(request: Request) -> dict:
         authenticate(request)
         body = await json_body(request)
@@ -248,7 +265,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         await spool([body])
         return {"status": "accepted", "id": uuid.uuid4().hex, "metrics": len(payload.metrics)}
 
-    @app.post("/api/v1/events/ingest", status_code=202)
+    @app.post("/api/v1/events/ingest", status_code=202, openapi_extra=_documented(EventPayload))
     async def ingest_event(request: Request) -> dict:
         authenticate(request)
         body = await json_body(request)
@@ -259,7 +276,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         await spool([body])
         return {"status": "accepted", "id": uuid.uuid4().hex}
 
-    @app.post("/api/v1/integrations/user-sync", status_code=202)
+    @app.post("/api/v1/integrations/user-sync", status_code=202, openapi_extra=_documented(UserSyncPayload))
     async def user_sync(request: Request) -> dict:
         authenticate(request)
         try:
@@ -276,7 +293,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         await spool([event])
         return {"status": "accepted", "users": len(payload.users)}
 
-    @app.post("/api/v1/integrations/webhooks", status_code=201)
+    @app.post("/api/v1/integrations/webhooks", status_code=201, openapi_extra=_documented(WebhookRegistration))
     async def register_webhook(request: Request, response: Response) -> dict:
         authenticate(request)
         try:
@@ -322,6 +339,27 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
 
     _add_signed_webhooks(app, config, spool, json_body, wall_clock)
     return app
+
+
+_ERRORS = {
+    "400": {"description": "validation failed; `details` names each bad field"},
+    "401": {"description": "missing or invalid Bearer token"},
+    "413": {"description": "body larger than max_body_bytes"},
+    "415": {"description": "Content-Type is not application/json"},
+    "429": {"description": "rate limit exceeded; see Retry-After"},
+    "503": {"description": "the hand-off failed; nothing was stored; retry"},
+}
+
+
+def _documented(model: type[BaseModel]) -> dict:
+    """OpenAPI extras for a route that reads ``model`` from its JSON body by hand."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # registered once under components.schemas (see create_app)
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": _ERRORS,
+        "security": [{"bearer": []}],
+    }
 
 
 def _reject_constant(name: str):

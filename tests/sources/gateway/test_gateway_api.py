@@ -212,3 +212,18 @@ def test_the_webhook_sink_sends_to_endpoints_registered_through_the_api(gateway,
     trigger, resolve = evaluate(threshold_rule(), GROUP, series(11, 1))[0]
     requests = WebhooksEncoder(config).encode([trigger, resolve])
     assert [(r.url, carried[0].notification) for r, carried in requests] == [(hook["url"], "resolve")]
+
+
+def test_the_openapi_document_describes_every_body_and_its_references_resolve(gateway):
+    document = gateway.get("/openapi.json").json()
+    body = document["paths"]["/api/v1/metrics/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"timestamp", "source", "metrics"}
+    assert body["properties"]["metrics"]["items"]["$ref"] == "#/components/schemas/MetricPointIn"
+    event = document["paths"]["/api/v1/events/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert event["properties"]["severity"]["enum"] == ["info", "warning", "error", "critical"]
+    text = json.dumps(document)
+    for reference in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
+        assert reference in document["components"]["schemas"], reference
+    assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    responses = document["paths"]["/api/v1/metrics/ingest"]["post"]["responses"]
+    assert {"400", "401", "413", "415", "429", "503"} <= set(responses)
