@@ -16,17 +16,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from airis_mon.models import StrictModel
+from airis_mon.retry import RetryConfig
 
 __all__ = ["DeliveryConfig", "RetryConfig"]
-
-
-class RetryConfig(StrictModel):
-    """Bounded retries with exponential backoff and full jitter."""
-
-    max_attempts: int = Field(default=5, ge=1, le=20, description="attempts per request, the first included")
-    initial_backoff_s: float = Field(default=0.5, gt=0, description="backoff before the 2nd attempt, s")
-    max_backoff_s: float = Field(default=30.0, gt=0, description="cap of one backoff, s")
-    max_total_s: float = Field(default=120.0, gt=0, description="give up when the next wait would pass this, s")
 
 
 class DeliveryConfig(StrictModel):
