@@ -57,6 +57,13 @@ COMPONENTS: tuple[Component, ...] = (
         "The HTTP ingestion API's spool: closed segments, each read once",
     ),
     Component(
+        "source",
+        "kubeflow",
+        "sources.kubeflow.config:KubeflowConfig",
+        "sources.kubeflow.transform:ReadFromKubeflow",
+        "Kubeflow Pipelines runs: run and step durations, success rates, run state changes",
+    ),
+    Component(
         "transform",
         "threshold",
         "transforms.rules.config:ThresholdRule",
