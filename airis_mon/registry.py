@@ -64,6 +64,27 @@ COMPONENTS: tuple[Component, ...] = (
         "Kubeflow Pipelines runs: run and step durations, success rates, run state changes",
     ),
     Component(
+        "source",
+        "mlflow",
+        "sources.mlflow.config:MlflowConfig",
+        "sources.mlflow.transform:ReadFromMlflow",
+        "MLflow model registry: model_version_status events for new versions, stage/alias/tag/status changes",
+    ),
+    Component(
+        "source",
+        "prometheus",
+        "sources.prometheus.config:PrometheusConfig",
+        "sources.prometheus.transform:ReadFromPrometheus",
+        "Prometheus exposition of model servers (TorchServe, Triton/KServe, vLLM): rates and histogram quantiles",
+    ),
+    Component(
+        "source",
+        "tfserving",
+        "sources.tfserving.config:TFServingConfig",
+        "sources.tfserving.transform:ReadFromTFServing",
+        "TensorFlow Serving over gRPC: version states, a timed Predict probe, its Prometheus metrics",
+    ),
+    Component(
         "transform",
         "threshold",
         "transforms.rules.config:ThresholdRule",
