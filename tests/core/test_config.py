@@ -139,3 +139,12 @@ def test_validate_exits_non_zero_listing_every_error(tmp_path):
         "rules[0].severity: Field required",
     ):
         assert expected in result.stderr
+
+
+def test_the_example_config_with_every_source_is_valid(monkeypatch):
+    monkeypatch.setenv("AIRIS_TOKEN_CI", "example-token")
+    config = load_config(REPO / "examples" / "integrations.yaml")
+    types = {integration.type for integration in config.integrations}
+    from airis_mon.registry import known_types
+
+    assert types == set(known_types("source"))  # the README's example shows every source
