@@ -46,7 +46,13 @@ _TOKEN = re.compile(
 
 @lru_cache(maxsize=65_536)
 def snake_case(name: str) -> str:
-    """``Invocation4XXErrors`` -> ``invocation_4xx_errors``; snake_case stays as is."""
+    """``Invocation4XXErrors`` -> ``invocation_4xx_errors``; snake_case stays as is.
+
+    A name without capitals is only split at separators (``vllm:e2e_latency`` ->
+    ``vllm_e2e_latency``): camel-case rules would wrongly cut inside ``e2e``.
+    """
+    if not any(character.isupper() for character in name):
+        return "_".join(part for part in re.split(r"[^a-z0-9]+", name) if part)
     return "_".join(token.lower() for token in _TOKEN.findall(name))
 
 

@@ -31,6 +31,8 @@ MS = 1_795_824_000_000
         ("request.count", "request_count"),
         ("model-version", "model_version"),
         ("vllm:num_requests_running", "vllm_num_requests_running"),
+        ("vllm:e2e_request_latency_seconds", "vllm_e2e_request_latency_seconds"),
+        (":tensorflow:serving:request_count", "tensorflow_serving_request_count"),
     ],
 )
 def test_snake_case(raw, expected):
