@@ -85,6 +85,20 @@ COMPONENTS: tuple[Component, ...] = (
         "TensorFlow Serving over gRPC: version states, a timed Predict probe, its Prometheus metrics",
     ),
     Component(
+        "source",
+        "cloudwatch",
+        "sources.cloudwatch.config:CloudWatchConfig",
+        "sources.cloudwatch.transform:ReadFromCloudWatch",
+        "AWS CloudWatch (AWS/SageMaker): endpoint invocations, 4XX/5XX errors, model/overhead latency per statistic",
+    ),
+    Component(
+        "source",
+        "vertex",
+        "sources.vertex.config:VertexConfig",
+        "sources.vertex.transform:ReadFromVertex",
+        "GCP Vertex AI endpoints via Cloud Monitoring: prediction/error counts, latency p50/p95/p99, replicas",
+    ),
+    Component(
         "transform",
         "threshold",
         "transforms.rules.config:ThresholdRule",

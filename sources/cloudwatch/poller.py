@@ -1,0 +1,141 @@
+"""The ``cloudwatch`` poller: SageMaker endpoint metrics from CloudWatch -> metrics payloads (no Beam).
+
+Each poll fetches the window :func:`~sources.cloudwatch.planner.plan_window`
+plans: whole ``period_s`` periods that ended at least ``lag_s`` ago,
+starting where the previous poll ended, so no datapoint is read twice (the
+end is kept in memory, or in ``state_file`` across pipeline runs; the first
+poll reads one period). It emits one payload per datapoint timestamp and
+endpoint, source ``aws_sagemaker``::
+
+    {"timestamp": 1764460800, "source": "aws_sagemaker", "metrics": [
+        {"name": "ModelLatency", "value": 1520.0, "unit": "Microseconds",
+         "tags": {"EndpointName": "churn", "VariantName": "AllTraffic", "Statistic": "Average",
+                  "environment": "prod"}}, ...]}
+
+``ModelLatency`` and ``OverheadLatency`` are in ``Microseconds``, every
+other metric is a ``Count``; each statistic is its own series through the
+``Statistic`` tag. Datapoints that land later than ``lag_s`` are missed:
+raise ``lag_s`` rather than lowering it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from airis_mon.errors import PermanentError
+from sources.cloudwatch.client import CloudWatchClient, MetricQuery
+from sources.cloudwatch.config import CloudWatchConfig
+from sources.cloudwatch.planner import plan_window
+
+__all__ = ["SOURCE", "CloudWatchPoller", "load_last_end", "save_last_end", "unit_of"]
+
+SOURCE = "aws_sagemaker"
+_MICROSECOND_METRICS = frozenset({"ModelLatency", "OverheadLatency"})
+_STATE_FILE_VERSION = 1
+
+
+def unit_of(metric: str) -> str:
+    """CloudWatch's unit of a SageMaker endpoint metric."""
+    return "Microseconds" if metric in _MICROSECOND_METRICS else "Count"
+
+
+def load_last_end(path: str) -> int | None:
+    """Where the previous poll ended (epoch s); None when ``path`` does not exist yet."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise PermanentError(f"cannot read state file {path}: {error.strerror}") from None
+    try:
+        document = json.loads(text)
+        if document.get("version") != _STATE_FILE_VERSION:
+            raise ValueError(f"version {document.get('version')!r}")
+        return int(document["last_end_s"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise PermanentError(
+            f"state file {path} is not a cloudwatch state file ({error}); delete it to start over"
+        ) from None
+
+
+def save_last_end(path: str, last_end_s: int) -> None:
+    """Replace ``path`` atomically: a reader sees the old or the new file, never a partial one."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump({"version": _STATE_FILE_VERSION, "last_end_s": last_end_s}, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError as error:
+        raise PermanentError(f"cannot write state file {path}: {error.strerror}") from None
+
+
+class CloudWatchPoller:
+    """Polls CloudWatch for SageMaker endpoint metrics; see the module docstring. ``CloudWatchPoller(config)``
+    is the factory :class:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
+
+    def __init__(self, config: CloudWatchConfig):
+        self._config = config
+        self._client: CloudWatchClient | None = None
+        self._last_end_s: int | None = None  # without a state file
+
+    def setup(self) -> None:
+        config = self._config
+        key = config.access_key_id.get_secret_value() if config.access_key_id is not None else None
+        secret = config.secret_access_key.get_secret_value() if config.secret_access_key is not None else None
+        self._client = CloudWatchClient(config.region, config.endpoint_url, key, secret)
+
+    def teardown(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def poll(self, now_ms: int) -> list[dict]:
+        config = self._config
+        if self._client is None:
+            self.setup()
+        last_end = load_last_end(config.state_file) if config.state_file else self._last_end_s
+        window = plan_window(last_end, now_ms // 1000, config.period_s, config.lag_s)
+        if window is None:
+            return []
+        start_s, end_s = window
+        endpoints = config.endpoint_names if config.endpoint_names is not None else self._client.in_service_endpoints()
+        queries = [
+            MetricQuery(endpoint, config.variant_name, metric, statistic)
+            for endpoint in endpoints
+            for metric in config.metrics
+            for statistic in config.statistics
+        ]
+        data = self._client.metric_data(queries, start_s, end_s, config.period_s) if queries else {}
+        payloads = self._payloads(data)
+        if config.state_file:
+            save_last_end(config.state_file, end_s)
+        else:
+            self._last_end_s = end_s
+        return payloads
+
+    def _payloads(self, data: dict[MetricQuery, list[tuple[int, float]]]) -> list[dict]:
+        grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+        for query, points in data.items():
+            tags = {
+                "EndpointName": query.endpoint,
+                "VariantName": query.variant,
+                "Statistic": query.statistic,
+                "environment": self._config.environment,
+            }
+            for at, value in points:
+                metric = {"name": query.metric, "value": value, "unit": unit_of(query.metric), "tags": tags}
+                grouped[(at, query.endpoint)].append(metric)
+        return [{"timestamp": at, "source": SOURCE, "metrics": metrics} for (at, _), metrics in sorted(grouped.items())]
