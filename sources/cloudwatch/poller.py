@@ -111,20 +111,32 @@ class CloudWatchPoller:
         if window is None:
             return []
         start_s, end_s = window
-        endpoints = config.endpoint_names if config.endpoint_names is not None else self._client.in_service_endpoints()
-        queries = [
-            MetricQuery(endpoint, config.variant_name, metric, statistic)
-            for endpoint in endpoints
-            for metric in config.metrics
-            for statistic in config.statistics
-        ]
-        data = self._client.metric_data(queries, start_s, end_s, config.period_s) if queries else {}
-        payloads = self._payloads(data)
+        payloads = self.fetch(self.queries(), start_s, end_s, config.period_s)
         if config.state_file:
             save_last_end(config.state_file, end_s)
         else:
             self._last_end_s = end_s
         return payloads
+
+    def queries(self) -> list[MetricQuery]:
+        """One query per (endpoint, metric, statistic); endpoints discovered when not configured."""
+        config = self._config
+        if self._client is None:
+            self.setup()
+        endpoints = config.endpoint_names if config.endpoint_names is not None else self._client.in_service_endpoints()
+        return [
+            MetricQuery(endpoint, config.variant_name, metric, statistic)
+            for endpoint in endpoints
+            for metric in config.metrics
+            for statistic in config.statistics
+        ]
+
+    def fetch(self, queries: list[MetricQuery], start_s: int, end_s: int, period_s: int) -> list[dict]:
+        """Metrics payloads of ``queries`` for [start_s, end_s) at ``period_s`` (live polls and backfills)."""
+        if self._client is None:
+            self.setup()
+        data = self._client.metric_data(queries, start_s, end_s, period_s) if queries else {}
+        return self._payloads(data)
 
     def _payloads(self, data: dict[MetricQuery, list[tuple[int, float]]]) -> list[dict]:
         grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)

@@ -1,0 +1,184 @@
+"""Backfill CloudWatch history: fetch a past range, store it, and see which
+alerts the rules would have raised.
+
+    python -m pipelines.backfill --config airis-mon.yaml --start 2026-11-01T00:00:00Z --end 2026-11-28T00:00:00Z \\
+        [--output ./airis-mon-output] [--integration sagemaker-prod]
+
+For every ``type: cloudwatch`` integration of the config (or the one named):
+
+1. The range is split into chunks that respect CloudWatch's limits
+   (:func:`sources.cloudwatch.planner.plan_chunks`): the period follows the
+   data's age (60 s up to 15 days back, 300 s up to 63 days, 3600 s up to
+   455 days) and each ``GetMetricData`` call stays under 100,800 datapoints.
+2. Each chunk is fetched (with the shared retries) and written atomically to
+   ``OUTPUT/backfill/NAME/chunk-START-END-PERIOD.jsonl.gz``. A chunk file that
+   exists is not fetched again: an interrupted backfill resumes where it stopped.
+   On a terminal, a progress line shows chunks done and the ETA.
+3. The chunks then run through the main job's graph (normalize, aggregate,
+   the configured rules, storage) as a ``payload_files`` source. Storage file
+   names derive from the chunk files, so backfilling the same range twice
+   gives the same files, not duplicated rows. Notification sinks and routes
+   are left out: a backfill stores its alerts, it never pages anyone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from airis_mon.config import Config, load_config
+from airis_mon.errors import AirisError, ConfigError, PermanentError, TransientError
+from airis_mon.retry import Attempt, Outcome, RetryConfig, with_retries
+from airis_mon.timeutil import ms_to_iso, to_epoch_ms
+from pipelines.main import build_pipeline
+from sinks.parquet import ParquetSinkConfig
+from sources.cloudwatch.config import CloudWatchConfig
+from sources.cloudwatch.planner import Chunk, plan_chunks
+from sources.cloudwatch.poller import CloudWatchPoller
+from sources.payload_files import PayloadFilesConfig
+
+__all__ = ["chunk_path", "fetch_chunks", "run"]
+
+RETRY = RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=30.0, max_total_s=300.0)
+
+
+def chunk_path(folder: Path, chunk: Chunk) -> Path:
+    return folder / f"chunk-{chunk.start_s}-{chunk.end_s}-{chunk.period_s}.jsonl.gz"
+
+
+def _write_chunk(path: Path, payloads: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    with gzip.GzipFile(temp, "wb", mtime=0) as handle:  # mtime 0: the same data gives the same bytes
+        handle.write("".join(json.dumps(p, separators=(",", ":")) + "\n" for p in payloads).encode())
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+class _Progress:
+    """``chunks 3/12 [=====>     ] 25%  ETA 0:41`` on a terminal, nothing otherwise."""
+
+    def __init__(self, total: int, label: str, stream=sys.stderr):
+        self.total, self.label, self.stream = total, label, stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+        self.fetched = 0
+
+    def update(self, done: int, fetched_now: bool) -> None:
+        self.fetched += fetched_now
+        if not self.enabled or not self.total:
+            return
+        share = done / self.total
+        elapsed = time.monotonic() - self.started
+        remaining = (elapsed / self.fetched) * (self.total - done) if self.fetched else 0.0
+        bar = ("=" * int(share * 20)).ljust(20)
+        eta = f"{int(remaining // 60)}:{int(remaining % 60):02d}"
+        self.stream.write(f"\r{self.label} chunks {done}/{self.total} [{bar}] {share:4.0%}  ETA {eta} ")
+        if done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def fetch_chunks(
+    config: CloudWatchConfig, start_s: int, end_s: int, folder: Path, now_s: int | None = None
+) -> list[Path]:
+    """Fetch the chunks of [start_s, end_s) not fetched yet; return every chunk file, in time order."""
+    poller = CloudWatchPoller(config)
+    poller.setup()
+    try:
+        queries = poller.queries()
+        chunks = plan_chunks(start_s, end_s, int(now_s if now_s is not None else time.time()), max(1, len(queries)))
+        progress = _Progress(len(chunks), config.name)
+        paths = []
+        for done, chunk in enumerate(chunks, start=1):
+            path = chunk_path(folder, chunk)
+            fetched_now = not path.exists()
+            if fetched_now:
+                _write_chunk(path, _fetch_with_retries(poller, queries, chunk))
+            paths.append(path)
+            progress.update(done, fetched_now)
+        return paths
+    finally:
+        poller.teardown()
+
+
+def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> list[dict]:
+    payloads: list[dict] = []
+
+    def attempt() -> Attempt:
+        nonlocal payloads
+        try:
+            payloads = poller.fetch(queries, chunk.start_s, chunk.end_s, chunk.period_s)
+        except TransientError as error:
+            return Attempt(Outcome.RETRY, None, str(error))
+        except PermanentError as error:
+            return Attempt(Outcome.PERMANENT, None, str(error))
+        return Attempt(Outcome.DELIVERED, None, "")
+
+    last, _, reason = with_retries(attempt, RETRY, time.monotonic, time.sleep, random.Random())
+    if last.outcome is not Outcome.DELIVERED:
+        raise PermanentError(f"chunk {ms_to_iso(chunk.start_s * 1000)}..{ms_to_iso(chunk.end_s * 1000)}: {reason}")
+    return payloads
+
+
+def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: str) -> Config:
+    """The main job's config for the fetched chunks: same aggregation, rules and silences; storage only."""
+    integrations = tuple(
+        PayloadFilesConfig.model_validate({"name": f"backfill-{name}", "paths": [str(p) for p in paths]})
+        for name, paths in chunk_files.items()
+        if paths
+    )
+    storage = [s for s in config.sinks if isinstance(s, ParquetSinkConfig)] or [ParquetSinkConfig(name="storage")]
+    storage = [s if s.path else s.model_copy(update={"path": str(Path(output).resolve())}) for s in storage]
+    no_default_route = config.default_route.model_copy(update={"sinks": []})
+    update = {"integrations": integrations, "sinks": tuple(storage), "routes": (), "default_route": no_default_route}
+    return config.model_copy(update=update)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.backfill", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="YAML config with `type: cloudwatch` integrations and rules")
+    parser.add_argument("--start", required=True, help="ISO-8601 start of the range (inclusive)")
+    parser.add_argument("--end", required=True, help="ISO-8601 end of the range (exclusive)")
+    parser.add_argument("--output", default="./airis-mon-output", help="storage folder. Default: ./airis-mon-output")
+    parser.add_argument("--integration", default=None, help="only this cloudwatch integration")
+    args, beam_args = parser.parse_known_args(argv)
+    try:
+        config = load_config(args.config)
+        start_s, end_s = to_epoch_ms(args.start) // 1000, to_epoch_ms(args.end) // 1000
+        if end_s <= start_s:
+            raise ConfigError("--end must be after --start")
+        sources = [i for i in config.integrations if isinstance(i, CloudWatchConfig)]
+        if args.integration:
+            sources = [i for i in sources if i.name == args.integration]
+        if not sources:
+            raise ConfigError("integrations: no `type: cloudwatch` integration to backfill")
+        chunk_files = {
+            source.name: fetch_chunks(source, start_s, end_s, Path(args.output) / "backfill" / source.name)
+            for source in sources
+        }
+    except (AirisError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    build_pipeline(pipeline, backfill_config(config, chunk_files, args.output), args.output)
+    result = pipeline.run()
+    result.wait_until_finish()
+    total = sum(len(paths) for paths in chunk_files.values())
+    print(f"AIRIS-MON backfill {args.start} .. {args.end}: {total} chunk(s) stored under {Path(args.output).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
