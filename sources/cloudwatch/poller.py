@@ -20,17 +20,13 @@ raise ``lag_s`` rather than lowering it.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 from airis_mon.errors import PermanentError
 from sources.cloudwatch.client import CloudWatchClient, MetricQuery
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.cloudwatch.planner import plan_window
+from sources.state_file import read_state, write_state
 
 __all__ = ["SOURCE", "CloudWatchPoller", "load_last_end", "save_last_end", "unit_of"]
 
@@ -46,41 +42,18 @@ def unit_of(metric: str) -> str:
 
 def load_last_end(path: str) -> int | None:
     """Where the previous poll ended (epoch s); None when ``path`` does not exist yet."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    document = read_state(path, "cloudwatch", _STATE_FILE_VERSION)
+    if document is None:
         return None
-    except OSError as error:
-        raise PermanentError(f"cannot read state file {path}: {error.strerror}") from None
     try:
-        document = json.loads(text)
-        if document.get("version") != _STATE_FILE_VERSION:
-            raise ValueError(f"version {document.get('version')!r}")
         return int(document["last_end_s"])
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise PermanentError(
-            f"state file {path} is not a cloudwatch state file ({error}); delete it to start over"
-        ) from None
+    except (KeyError, TypeError, ValueError):
+        raise PermanentError(f"state file {path} has no last_end_s; delete it to start over") from None
 
 
 def save_last_end(path: str, last_end_s: int) -> None:
-    """Replace ``path`` atomically: a reader sees the old or the new file, never a partial one."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"version": _STATE_FILE_VERSION, "last_end_s": last_end_s}, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    except OSError as error:
-        raise PermanentError(f"cannot write state file {path}: {error.strerror}") from None
+    """Record where this poll ended (atomically)."""
+    write_state(path, {"last_end_s": last_end_s}, _STATE_FILE_VERSION)
 
 
 class CloudWatchPoller:

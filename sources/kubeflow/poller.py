@@ -39,17 +39,13 @@ Delivery is at most once: the memory is saved before the payloads are handed on.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from airis_mon.errors import PermanentError
 from sources.kubeflow.client import KubeflowClient, RunInfo
 from sources.kubeflow.config import KubeflowConfig
+from sources.state_file import read_state, write_state
 
 __all__ = ["EVENT_TYPE", "SOURCE", "KubeflowPoller", "RunMemory", "load_memory", "save_memory"]
 
@@ -74,16 +70,10 @@ class RunMemory:
 
 def load_memory(path: str) -> dict[str, RunMemory] | None:
     """The runs remembered in ``path``; None when the file does not exist yet (baseline)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    document = read_state(path, "kubeflow", _STATE_FILE_VERSION)
+    if document is None:
         return None
-    except OSError as error:
-        raise PermanentError(f"cannot read state file {path}: {error.strerror}") from None
     try:
-        document = json.loads(text)
-        if document.get("version") != _STATE_FILE_VERSION:
-            raise ValueError(f"version {document.get('version')!r}")
         return {
             run_id: RunMemory(str(entry["state"]), entry.get("finished_ms"), int(entry["created_ms"]))
             for run_id, entry in document["runs"].items()
@@ -95,30 +85,12 @@ def load_memory(path: str) -> dict[str, RunMemory] | None:
 
 
 def save_memory(path: str, memory: dict[str, RunMemory]) -> None:
-    """Replace ``path`` atomically: a reader sees the old or the new file, never a partial one."""
-    document = {
-        "version": _STATE_FILE_VERSION,
-        "runs": {
-            run_id: {"state": m.state, "finished_ms": m.finished_ms, "created_ms": m.created_ms}
-            for run_id, m in sorted(memory.items())
-        },
+    """Remember the runs (atomically)."""
+    runs = {
+        run_id: {"state": m.state, "finished_ms": m.finished_ms, "created_ms": m.created_ms}
+        for run_id, m in sorted(memory.items())
     }
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out, separators=(",", ":"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    except OSError as error:
-        raise PermanentError(f"cannot write state file {path}: {error.strerror}") from None
+    write_state(path, {"runs": runs}, _STATE_FILE_VERSION)
 
 
 def _seconds(start_ms: int | None, end_ms: int | None) -> float | None:

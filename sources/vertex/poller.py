@@ -27,14 +27,10 @@ metric                     unit     from
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 from airis_mon.errors import PermanentError
+from sources.state_file import read_state, write_state
 from sources.vertex.client import (
     ERROR_COUNT,
     PREDICTION_COUNT,
@@ -63,14 +59,9 @@ def poll_window(now_ms: int, period_s: int, lag_s: int, next_start_s: int | None
 
 def load_next_start(path: str) -> int | None:
     """The end of the last polled window from ``path``; None when the file does not exist yet."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    document = read_state(path, "vertex", _STATE_FILE_VERSION)
+    if document is None:
         return None
-    except (OSError, ValueError) as error:
-        raise PermanentError(f"cannot read state file {path}: {error}") from None
-    if not isinstance(document, dict) or document.get("version") != _STATE_FILE_VERSION:
-        raise PermanentError(f"state file {path}: unknown format")
     value = document.get("next_start_s")
     if not isinstance(value, int):
         raise PermanentError(f"state file {path}: next_start_s must be an integer")
@@ -78,23 +69,8 @@ def load_next_start(path: str) -> int | None:
 
 
 def save_next_start(path: str, next_start_s: int) -> None:
-    """Replace ``path`` atomically: a reader sees the old or the new file, never a partial one."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"version": _STATE_FILE_VERSION, "next_start_s": next_start_s}, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    except OSError as error:
-        raise PermanentError(f"cannot write state file {path}: {error.strerror}") from None
+    """Record where the next poll starts (atomically)."""
+    write_state(path, {"next_start_s": next_start_s}, _STATE_FILE_VERSION)
 
 
 class VertexPoller:
