@@ -50,14 +50,13 @@ def _handler_for(receiver: Receiver):
     return Handler
 
 
-class Receiver:
-    """A threaded HTTP server on 127.0.0.1; use as a context manager."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 with a handler class built for it;
+    use as a context manager. Base of every loopback peer in the tests."""
 
-    def __init__(self, respond: Responder):
-        self.respond = respond
-        self.requests: list[Recorded] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+    def __init__(self, handler_class: type[BaseHTTPRequestHandler]):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self._server.daemon_threads = True  # a stalled client never blocks shutdown
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -65,13 +64,23 @@ class Receiver:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self):
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class Receiver(LoopbackServer):
+    """Records every request and answers with ``respond(request)``."""
+
+    def __init__(self, respond: Responder):
+        self.respond = respond
+        self.requests: list[Recorded] = []
+        self.lock = threading.Lock()
+        super().__init__(_handler_for(self))
 
 
 def scripted(*responses: tuple[int, dict[str, str], bytes]) -> Responder:

@@ -30,8 +30,10 @@ import json
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from tests.sinks.receivers import LoopbackServer
 
 __all__ = ["KfpFake", "iso", "make_run", "make_task"]
 
@@ -103,7 +105,7 @@ def make_run(run_id: str, display_name: str, pipeline_id: str | None, state: str
     return run
 
 
-class KfpFake:
+class KfpFake(LoopbackServer):
     """A threaded KFP API server on 127.0.0.1; use as a context manager."""
 
     def __init__(self):
@@ -115,21 +117,7 @@ class KfpFake:
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, query) in arrival order
         self.authorization: list[str] = []  # the Authorization header of each request ("" without one)
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> KfpFake:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self))
 
     def reset(self) -> None:
         with self.lock:

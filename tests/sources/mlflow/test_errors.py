@@ -12,9 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import apache_beam as beam
 import pytest
@@ -24,6 +23,7 @@ from airis_mon.errors import PermanentError, TransientError
 from airis_mon.retry import RetryConfig
 from sources.mlflow import MlflowConfig, MlflowRegistryPoller, ReadFromMlflow
 from sources.polling import PollSettings
+from tests.sinks.receivers import LoopbackServer
 from tests.sources.mlflow.conftest import free_port
 
 FAST = RetryConfig(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02, max_total_s=5)
@@ -33,7 +33,7 @@ AUTH_BODY = (
 )
 
 
-class Peer:
+class Peer(LoopbackServer):
     """Replies with ``routes[path_prefix] = (status, headers, body, delay_s)``; records requests."""
 
     def __init__(self):
@@ -62,11 +62,7 @@ class Peer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def reply(self, status: int, body: bytes | dict, prefix: str = "/", delay_s: float = 0.0, **headers) -> None:
         if isinstance(body, dict):
@@ -77,10 +73,8 @@ class Peer:
 
 @pytest.fixture
 def peer():
-    server = Peer()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with Peer() as server:
+        yield server
 
 
 def poller_for(url: str, **fields) -> MlflowRegistryPoller:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import grpc
 from google.cloud import monitoring_v3
+
+from tests.sinks.receivers import LoopbackServer
 
 __all__ = ["EndpointsFake", "MonitoringFake", "series"]
 
@@ -97,7 +98,7 @@ class MonitoringFake:
         )
 
 
-class EndpointsFake:
+class EndpointsFake(LoopbackServer):
     """Loopback HTTP server answering the Vertex AI v1 endpoint listing, ``page_size`` endpoints per page."""
 
     def __init__(self, project: str, location: str, page_size: int = 1):
@@ -132,10 +133,8 @@ class EndpointsFake:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
+        self.__enter__()
 
     def add(self, project: str, location: str, endpoint_id: str, name: str, models: dict[str, str]) -> None:
         self.endpoints.append(
@@ -150,5 +149,4 @@ class EndpointsFake:
         )
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.__exit__()
