@@ -36,7 +36,6 @@ import hmac
 import json
 import logging
 import math
-import os
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airis_mon.config import load_config
 from airis_mon.errors import ConfigError
+from airis_mon.files import write_text_atomically
 from airis_mon.payloads import EventPayload, MetricsPayload
 from airis_mon.validation import describe_validation_error
 from sinks.webhooks.config import check_url  # the outbound webhook sink's own rules
@@ -138,13 +138,7 @@ class _WebhookRegistry:
         return json.loads(self._path.read_text()) if self._path.exists() else {}
 
     def _write(self, entries: dict[str, dict]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._path.with_suffix(".tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(entries, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self._path)
+        write_text_atomically(self._path, json.dumps(entries, sort_keys=True))
 
     def add(self, registration: WebhookRegistration) -> bool:
         with self._lock:

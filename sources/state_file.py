@@ -9,14 +9,13 @@ file: a poll must not guess around a broken state.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from airis_mon.errors import PermanentError
+from airis_mon.files import write_text_atomically
 
 __all__ = ["read_state", "write_state"]
 
@@ -42,19 +41,8 @@ def read_state(path: str | os.PathLike, kind: str, version: int = 1) -> dict[str
 
 def write_state(path: str | os.PathLike, document: dict[str, Any], version: int = 1) -> None:
     """Replace ``path`` atomically with ``document`` (plus its ``version``)."""
-    target = Path(path)
+    text = json.dumps({**document, "version": version}, separators=(",", ":"), sort_keys=True)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({**document, "version": version}, out, separators=(",", ":"), sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_text_atomically(path, text)
     except OSError as error:
         raise PermanentError(f"cannot write state file {path}: {error.strerror}") from None

@@ -9,13 +9,12 @@ input again rewrites the same file.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import apache_beam as beam
 
 from airis_mon import streams
+from airis_mon.files import write_text_atomically
 from sinks.notification_log.config import NotificationLogConfig
-from sinks.parquet.transform import write_atomically
 
 __all__ = ["WriteToNotificationLog"]
 
@@ -25,7 +24,7 @@ _LIFECYCLE = {"trigger": 0, "repeat": 1, "resolve": 2}
 def _write(path: str, alerts) -> str:
     ordered = sorted(alerts, key=lambda a: (a.timestamp_ms, a.id, _LIFECYCLE[a.notification]))
     text = "".join(json.dumps(a._asdict(), sort_keys=True, allow_nan=True) + "\n" for a in ordered)
-    write_atomically(Path(path), lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    write_text_atomically(path, text)
     beam.metrics.Metrics.counter("notification_log", "notifications_written").inc(len(ordered))
     return path
 

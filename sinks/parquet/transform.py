@@ -21,8 +21,6 @@ duplicated rows. One GroupByKey per (kind, date) gathers a partition
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,10 +31,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airis_mon.arrowutil import record_schema, records_to_table
+from airis_mon.files import write_atomically, write_text_atomically
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
 from sinks.parquet.config import ParquetSinkConfig
 
-__all__ = ["PARQUET_KINDS", "WriteToStorage", "write_atomically"]
+__all__ = ["PARQUET_KINDS", "WriteToStorage"]
 
 COMPONENT = "storage"
 
@@ -56,20 +55,6 @@ def _date_of(ms: int) -> str:
     if ms == 0:
         return "unknown"
     return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(temp_path)`` then rename the result to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
 
 
 class _KeyTableByDate(beam.DoFn):
@@ -129,7 +114,7 @@ class _WriteJsonLines(beam.DoFn):
         lines = sorted(_json_line(r) for r in records)
         path = self._root / relative
         text = "".join(line + "\n" for line in lines)
-        write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+        write_text_atomically(path, text)
         self._files.inc()
         yield str(path)
 
@@ -137,7 +122,7 @@ class _WriteJsonLines(beam.DoFn):
 def _write_health_report(root: str, report: dict) -> str:
     path = Path(root) / "health_report.json"
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
-    write_atomically(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    write_text_atomically(path, text)
     beam.metrics.Metrics.counter(COMPONENT, "files_written").inc()
     return str(path)
 

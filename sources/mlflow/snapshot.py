@@ -51,11 +51,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from airis_mon.files import write_text_atomically
 
 __all__ = [
     "EVENT_TYPE",
@@ -250,26 +251,7 @@ def save_state(path: str | os.PathLike, state: State, fingerprint: str) -> None:
             for (model, version), entry in sorted(state.snapshot.items(), key=lambda item: version_sort_key(item[0]))
         ],
     }
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, sort_keys=True, indent=1)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        directory = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass
-    finally:
-        os.close(directory)
+    write_text_atomically(target, json.dumps(document, sort_keys=True, indent=1))
 
 
 def load_state(path: str | os.PathLike, fingerprint: str) -> State:

@@ -6,9 +6,9 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 
+from airis_mon.files import write_atomically
 from airis_mon.schema import Alert, DeadLetter, Event, Metric, metrics_to_table
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
-from sinks.parquet.transform import write_atomically
 
 DAY = 1_795_824_000_000  # 2026-11-28
 NEXT_DAY = DAY + 86_400_000
