@@ -51,6 +51,13 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "source",
+        "point_files",
+        "sources.point_files.config:PointFilesConfig",
+        "sources.point_files.transform:ReadFromPointFiles",
+        "Parquet files of raw metric points (backfill chunks, exports)",
+    ),
+    Component(
+        "source",
         "gateway",
         "sources.gateway.config:GatewayConfig",
         "sources.gateway.transform:ReadFromGatewaySpool",

@@ -10,12 +10,14 @@ For every ``type: cloudwatch`` integration of the config (or the one named):
    (:func:`sources.cloudwatch.planner.plan_chunks`): the period follows the
    data's age (60 s up to 15 days back, 300 s up to 63 days, 3600 s up to
    455 days) and each ``GetMetricData`` call stays under 100,800 datapoints.
-2. Each chunk is fetched (with the shared retries) and written atomically to
-   ``OUTPUT/backfill/NAME/chunk-START-END-PERIOD.jsonl.gz``. A chunk file that
-   exists is not fetched again: an interrupted backfill resumes where it stopped.
-   On a terminal, a progress line shows chunks done and the ETA.
+2. Each chunk is fetched (with the shared retries), converted in bulk to an
+   Arrow table of raw points (:func:`sources.cloudwatch.points.points_table`)
+   and written atomically to ``OUTPUT/backfill/NAME/chunk-START-END-PERIOD.parquet``.
+   A chunk file that exists is not fetched again: an interrupted backfill
+   resumes where it stopped. On a terminal, a progress line shows chunks done
+   and the ETA. Memory holds one ``GetMetricData`` page and one chunk at a time.
 3. The chunks then run through the main job's graph (normalize, aggregate,
-   the configured rules, storage) as a ``payload_files`` source. Storage file
+   the configured rules, storage) as a ``point_files`` source. Storage file
    names derive from the chunk files, so backfilling the same range twice
    gives the same files, not duplicated rows. Notification sinks and routes
    are left out: a backfill stores its alerts, it never pages anyone.
@@ -24,9 +26,6 @@ For every ``type: cloudwatch`` integration of the config (or the one named):
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
-import os
 import random
 import sys
 import time
@@ -34,18 +33,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import Config, load_config
 from airis_mon.errors import AirisError, ConfigError, PermanentError, TransientError
+from airis_mon.files import write_atomically
 from airis_mon.retry import Attempt, Outcome, RetryConfig, with_retries
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
 from pipelines.main import build_pipeline
 from sinks.parquet import ParquetSinkConfig
+from sources.cloudwatch.client import CloudWatchClient
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.cloudwatch.planner import Chunk, plan_chunks
 from sources.cloudwatch.poller import CloudWatchPoller
-from sources.payload_files import PayloadFilesConfig
+from sources.point_files import PointFilesConfig
 
 __all__ = ["chunk_path", "fetch_chunks", "run"]
 
@@ -53,17 +56,12 @@ RETRY = RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=30.0, m
 
 
 def chunk_path(folder: Path, chunk: Chunk) -> Path:
-    return folder / f"chunk-{chunk.start_s}-{chunk.end_s}-{chunk.period_s}.jsonl.gz"
+    return folder / f"chunk-{chunk.start_s}-{chunk.end_s}-{chunk.period_s}.parquet"
 
 
-def _write_chunk(path: Path, payloads: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with gzip.GzipFile(temp, "wb", mtime=0) as handle:  # mtime 0: the same data gives the same bytes
-        handle.write("".join(json.dumps(p, separators=(",", ":")) + "\n" for p in payloads).encode())
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+def _write_chunk(path: Path, table: pa.Table) -> None:
+    # Same table -> same bytes (pyarrow writes no time stamp), so re-fetching a chunk changes nothing downstream.
+    write_atomically(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
 
 
 class _Progress:
@@ -91,10 +89,18 @@ class _Progress:
 
 
 def fetch_chunks(
-    config: CloudWatchConfig, start_s: int, end_s: int, folder: Path, now_s: int | None = None
+    config: CloudWatchConfig,
+    start_s: int,
+    end_s: int,
+    folder: Path,
+    now_s: int | None = None,
+    client: CloudWatchClient | None = None,
 ) -> list[Path]:
-    """Fetch the chunks of [start_s, end_s) not fetched yet; return every chunk file, in time order."""
-    poller = CloudWatchPoller(config)
+    """Fetch the chunks of [start_s, end_s) not fetched yet; return every chunk file, in time order.
+
+    ``client``: the CloudWatch client to use (default: one built from ``config``).
+    """
+    poller = CloudWatchPoller(config, client)
     poller.setup()
     try:
         queries = poller.queries()
@@ -113,13 +119,13 @@ def fetch_chunks(
         poller.teardown()
 
 
-def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> list[dict]:
-    payloads: list[dict] = []
+def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> pa.Table:
+    table = None
 
     def attempt() -> Attempt:
-        nonlocal payloads
+        nonlocal table
         try:
-            payloads = poller.fetch(queries, chunk.start_s, chunk.end_s, chunk.period_s)
+            table = poller.fetch_table(queries, chunk.start_s, chunk.end_s, chunk.period_s)
         except TransientError as error:
             return Attempt(Outcome.RETRY, None, str(error))
         except PermanentError as error:
@@ -127,15 +133,15 @@ def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> list
         return Attempt(Outcome.DELIVERED, None, "")
 
     last, _, reason = with_retries(attempt, RETRY, time.monotonic, time.sleep, random.Random())
-    if last.outcome is not Outcome.DELIVERED:
+    if last.outcome is not Outcome.DELIVERED or table is None:
         raise PermanentError(f"chunk {ms_to_iso(chunk.start_s * 1000)}..{ms_to_iso(chunk.end_s * 1000)}: {reason}")
-    return payloads
+    return table
 
 
 def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: str) -> Config:
     """The main job's config for the fetched chunks: same aggregation, rules and silences; storage only."""
     integrations = tuple(
-        PayloadFilesConfig.model_validate({"name": f"backfill-{name}", "paths": [str(p) for p in paths]})
+        PointFilesConfig.model_validate({"name": f"backfill-{name}", "paths": [str(p) for p in paths]})
         for name, paths in chunk_files.items()
         if paths
     )

@@ -16,6 +16,10 @@ injected incidents and a few malformed records:
 - github_actions: workflow run durations in seconds (epoch-s timestamps) and
   run events; a burst of payloads with a broken timestamp at 16:00 makes this
   integration "degraded" in the health report.
+
+It also writes ``examples/history/aws_sagemaker-first-hour.parquet``: the
+first hour of the SageMaker payloads as raw points (the ``point_files``
+format, what ``python -m pipelines.backfill`` stores per chunk).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 DAY = datetime(2026, 11, 28, tzinfo=timezone.utc)
 OUT = Path(__file__).resolve().parent.parent / "airis_mon" / "sample_data"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SPIKE = (DAY + timedelta(hours=14, minutes=5), DAY + timedelta(hours=14, minutes=25))
 BURST = (DAY + timedelta(hours=9, minutes=30), DAY + timedelta(hours=9, minutes=42))
 
@@ -288,7 +293,34 @@ def main() -> None:
         ("mlflow", mlflow),
         ("github_actions", github_actions),
     ):
-        write(f"{name}.jsonl.gz", build(random.Random(f"airis-mon-{name}")))
+        lines = build(random.Random(f"airis-mon-{name}"))
+        write(f"{name}.jsonl.gz", lines)
+        if name == "aws_sagemaker":
+            write_point_file(EXAMPLES / "history" / "aws_sagemaker-first-hour.parquet", lines, DAY + timedelta(hours=1))
+
+
+def write_point_file(path: Path, lines: list[str], before: datetime) -> None:
+    """The metrics payloads of ``lines`` older than ``before`` as a raw-point Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airis_mon.schema import RAW_POINT_SCHEMA, canonical_tags
+    from airis_mon.timeutil import to_epoch_ms
+
+    rows = []
+    for line in lines:
+        try:
+            payload = json.loads(line)
+            at_ms = to_epoch_ms(payload["timestamp"])
+        except (ValueError, KeyError, TypeError):
+            continue  # the injected malformed records
+        if at_ms >= before.timestamp() * 1000:
+            continue
+        for metric in payload.get("metrics", []):
+            row = {"timestamp": at_ms / 1000, "source": payload["source"], "tags": canonical_tags(metric.get("tags"))}
+            rows.append(row | {key: metric.get(key) for key in ("name", "value", "unit")})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=RAW_POINT_SCHEMA), path, compression="zstd")
 
 
 if __name__ == "__main__":

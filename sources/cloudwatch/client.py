@@ -93,8 +93,10 @@ class CloudWatchClient:
     """CloudWatch + SageMaker clients of one region; see the module docstring."""
 
     def __init__(self, region: str, endpoint_url: str | None = None, access_key_id: str | None = None,
-                 secret_access_key: str | None = None, timeout_s: float = 30.0):  # fmt: skip
-        session = boto3.session.Session(
+                 secret_access_key: str | None = None, timeout_s: float = 30.0, session=None):  # fmt: skip
+        """``session``: a ``boto3.session.Session`` to build the clients from (default: a new one
+        from the given region and keys); the backfill benchmark passes one that replays recorded responses."""
+        session = session or boto3.session.Session(
             aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
         )
         # One attempt per call: the polling framework owns retries and backoff.
@@ -120,18 +122,33 @@ class CloudWatchClient:
                     period_s: int) -> dict[MetricQuery, list[tuple[int, float]]]:  # fmt: skip
         """(epoch s, value) datapoints of each query in [start_s, end_s), oldest first."""
         result: dict[MetricQuery, list[tuple[int, float]]] = {q: [] for q in queries}
+        for query, timestamps, values in self.metric_results(queries, start_s, end_s, period_s):
+            result[query].extend(
+                (int(at.timestamp()), float(value)) for at, value in zip(timestamps, values, strict=True)
+            )
+        for points in result.values():
+            points.sort()
+        return result
+
+    def metric_results(self, queries: list[MetricQuery], start_s: int, end_s: int,
+                       period_s: int) -> Iterator[tuple[MetricQuery, list[datetime], list[float]]]:  # fmt: skip
+        """``(query, Timestamps, Values)`` of every ``MetricDataResults`` entry, as boto3 returns them.
+
+        One query's datapoints may span several entries (one per page); the
+        lists are boto3's own (no copy), for callers that convert them in bulk.
+        """
         for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
             batch = queries[offset : offset + MAX_QUERIES_PER_CALL]
             by_id = {f"q{offset + i}": query for i, query in enumerate(batch)}
             for entry in self._pages(by_id, start_s, end_s, period_s):
                 query = by_id.get(entry.get("Id", ""))
-                if query is None:
+                timestamps, values = entry.get("Timestamps", []), entry.get("Values", [])
+                if query is None or not timestamps:
                     continue
-                for at, value in zip(entry.get("Timestamps", []), entry.get("Values", []), strict=False):
-                    result[query].append((int(at.timestamp()), float(value)))
-        for points in result.values():
-            points.sort()
-        return result
+                if len(timestamps) != len(values):
+                    raise PermanentError(f"cloudwatch GetMetricData: {len(timestamps)} timestamps for "
+                                         f"{len(values)} values in result {entry.get('Id')}")  # fmt: skip
+                yield query, timestamps, values
 
     def _pages(self, by_id: dict[str, MetricQuery], start_s: int, end_s: int, period_s: int) -> Iterator[dict]:
         request: dict[str, Any] = {

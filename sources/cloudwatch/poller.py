@@ -22,22 +22,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pyarrow as pa
+
 from airis_mon.errors import PermanentError
 from sources.cloudwatch.client import CloudWatchClient, MetricQuery
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.cloudwatch.planner import plan_window
+from sources.cloudwatch.points import SOURCE, points_table, series_tags, unit_of
 from sources.state_file import read_state, write_state
 
-__all__ = ["SOURCE", "CloudWatchPoller", "load_last_end", "save_last_end", "unit_of"]
+__all__ = ["CloudWatchPoller", "load_last_end", "save_last_end"]
 
-SOURCE = "aws_sagemaker"
-_MICROSECOND_METRICS = frozenset({"ModelLatency", "OverheadLatency"})
 _STATE_FILE_VERSION = 1
-
-
-def unit_of(metric: str) -> str:
-    """CloudWatch's unit of a SageMaker endpoint metric."""
-    return "Microseconds" if metric in _MICROSECOND_METRICS else "Count"
 
 
 def load_last_end(path: str) -> int | None:
@@ -60,13 +56,15 @@ class CloudWatchPoller:
     """Polls CloudWatch for SageMaker endpoint metrics; see the module docstring. ``CloudWatchPoller(config)``
     is the factory :class:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
 
-    def __init__(self, config: CloudWatchConfig):
+    def __init__(self, config: CloudWatchConfig, client: CloudWatchClient | None = None):
         self._config = config
-        self._client: CloudWatchClient | None = None
+        self._client = client  # built by setup() unless given
         self._last_end_s: int | None = None  # without a state file
 
     def setup(self) -> None:
         config = self._config
+        if self._client is not None:
+            return
         key = config.access_key_id.get_secret_value() if config.access_key_id is not None else None
         secret = config.secret_access_key.get_secret_value() if config.secret_access_key is not None else None
         self._client = CloudWatchClient(config.region, config.endpoint_url, key, secret)
@@ -111,15 +109,17 @@ class CloudWatchPoller:
         data = self._client.metric_data(queries, start_s, end_s, period_s) if queries else {}
         return self._payloads(data)
 
+    def fetch_table(self, queries: list[MetricQuery], start_s: int, end_s: int, period_s: int) -> pa.Table:
+        """The same datapoints as :meth:`fetch`, as one raw-point Arrow table (backfills)."""
+        if self._client is None:
+            self.setup()
+        results = self._client.metric_results(queries, start_s, end_s, period_s) if queries else ()
+        return points_table(results, self._config.environment)
+
     def _payloads(self, data: dict[MetricQuery, list[tuple[int, float]]]) -> list[dict]:
         grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for query, points in data.items():
-            tags = {
-                "EndpointName": query.endpoint,
-                "VariantName": query.variant,
-                "Statistic": query.statistic,
-                "environment": self._config.environment,
-            }
+            tags = series_tags(query, self._config.environment)
             for at, value in points:
                 metric = {"name": query.metric, "value": value, "unit": unit_of(query.metric), "tags": tags}
                 grouped[(at, query.endpoint)].append(metric)

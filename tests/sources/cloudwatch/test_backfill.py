@@ -57,7 +57,7 @@ sinks:
     assert sorted((a["notification"], (a["timestamp_ms"] // 1000 - start) // MIN) for a in alerts) == [
         ("resolve", 13), ("trigger", 11),
     ]  # fmt: skip
-    chunks = sorted((tmp_path / "out" / "backfill" / "sm").glob("chunk-*.jsonl.gz"))
+    chunks = sorted((tmp_path / "out" / "backfill" / "sm").glob("chunk-*.parquet"))
     assert len(chunks) == 1
     first = digest(tmp_path / "out")
 

@@ -305,6 +305,43 @@ def test_next_token_is_followed_until_done(url):
     }
 
 
+def test_the_backfill_table_holds_exactly_the_live_payloads_points(url):
+    """The bulk Arrow path (backfills) and the payload path (live polls) give the same series and values,
+    also when one query's datapoints arrive over two pages."""
+    start, end = WINDOW
+    for minute in range(3):
+        put(url, "a", "ModelLatency", start - 120 + minute * 60, [1000.0 * (minute + 1), 500.0], "Microseconds")
+        put(url, "b", "Invocations", start - 120 + minute * 60, [float(minute)])
+    poller = make_poller(url, endpoint_names=["a", "b"], metrics=["Invocations", "ModelLatency"])
+    queries = poller.queries()
+
+    def split(http_response, parsed, **_):  # each result's datapoints over two pages
+        if parsed.get("MetricDataResults") and "NextToken" not in calls.params[-1]:
+            parsed["MetricDataResults"] = [dict(r, Timestamps=r["Timestamps"][:1], Values=r["Values"][:1])
+                                           for r in parsed["MetricDataResults"]]  # fmt: skip
+            parsed["NextToken"] = "rest"
+        elif parsed.get("MetricDataResults"):
+            parsed["MetricDataResults"] = [dict(r, Timestamps=r["Timestamps"][1:], Values=r["Values"][1:])
+                                           for r in parsed["MetricDataResults"]]  # fmt: skip
+
+    live = series(poller.fetch(queries, start - 120, end, 60))
+    calls = CallCounter(poller._client.cloudwatch, "GetMetricData")
+    poller._client.cloudwatch.meta.events.register("after-call.*.GetMetricData", split)
+    table = poller.fetch_table(queries, start - 120, end, 60)
+    assert len(calls.params) == 2
+    rows = table.to_pylist()
+    tags = [tags_from_json(r["tags"]) for r in rows]
+    from_table = {
+        (int(r["timestamp"]), t["EndpointName"], r["name"], t["Statistic"], r["unit"]): r["value"]
+        for r, t in zip(rows, tags, strict=True)
+    }
+    assert len(from_table) == len(rows) == 3 * 5 * 2  # 3 minutes x 5 statistics x 2 (endpoint, metric) series
+    assert from_table == live
+    assert {r["source"] for r in rows} == {"aws_sagemaker"}
+    assert [r["timestamp"] for r in rows[:3]] == [start - 120.0, start - 60.0, start]  # time order within a series
+    assert from_table[(start - 60, "a", "ModelLatency", "Average", "Microseconds")] == 1250.0
+
+
 # --- the live window ------------------------------------------------------------------------------
 
 
