@@ -45,19 +45,16 @@ passed to both Beam pipelines as pipeline options.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import itertools
 import json
 import math
 import os
-import resource
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -66,12 +63,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from airis_mon import streams
 from airis_mon.schema import RAW_POINT_SCHEMA, canonical_tags, tags_from_json
 from airis_mon.timeutil import to_epoch_ms
+from benchmarks.measure import PEAK, PathResult, counter, format_table, log, measure, options, warm_up
 from transforms.aggregate import Aggregate
 from transforms.normalize import Normalize, canonical_unit, snake_case
 
@@ -154,24 +151,6 @@ _CATALOGUE: tuple[tuple[str, list[tuple[str, str]], dict[str, list[str]]], ...] 
         {"repository": [f"airis/model-{i}" for i in range(8)]},
     ),
 )
-
-
-@dataclass
-class PathResult:
-    """The figures of one measured path."""
-
-    path: str
-    points: int
-    rows: int
-    seconds: float
-    cpu_seconds: float
-    start_rss_mb: float
-    peak_rss_mb: float
-    note: str = ""
-    points_per_second: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.points_per_second = self.points / self.seconds if self.seconds > 0 else math.inf
 
 
 # --------------------------------------------------------------------------- data
@@ -261,88 +240,6 @@ def naive_row_limits(paths: Sequence[str], points: int) -> list[tuple[str, int]]
 # --------------------------------------------------------------------------- Beam helpers
 
 
-def _options(beam_args: Sequence[str]) -> PipelineOptions:
-    return PipelineOptions(["--runner=DirectRunner", *beam_args])
-
-
-def _counter(result: beam.runners.runner.PipelineResult, name: str, namespace: str = NAMESPACE) -> int:
-    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(namespace).with_name(name))
-    return sum(c.committed if c.committed is not None else c.attempted for c in query["counters"])
-
-
-def _timed(function: Callable[[], tuple[int, int]]) -> tuple[int, int, float, float]:
-    """Run ``function`` (returning points, rows); add wall-clock and CPU seconds."""
-    cpu_before = _cpu_seconds()
-    started = time.perf_counter()
-    points, rows = function()
-    seconds = time.perf_counter() - started
-    return points, rows, seconds, _cpu_seconds() - cpu_before
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class _PeakRss:
-    """Resident set size per measured path, and the peak of the whole process.
-
-    Before each path, freed memory is handed back to the OS (``gc``, Arrow's
-    pool, glibc's ``malloc_trim``) so a path does not start on what an earlier
-    one kept. ``ru_maxrss`` only grows, so on Linux the high-water mark is reset
-    by writing ``5`` to ``/proc/self/clear_refs`` (``ru_maxrss`` included); the
-    process peak is the maximum of the readings taken before every reset.
-    """
-
-    def __init__(self):
-        self.process_peak_mb = 0.0
-        self.resettable = False
-        try:
-            self._malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            self._malloc_trim = None
-
-    @staticmethod
-    def current_peak_mb() -> float:
-        # ru_maxrss is KiB on Linux, bytes on macOS.
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-    @staticmethod
-    def current_mb() -> float:
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return math.nan
-
-    def reset(self) -> float:
-        """Release freed memory, reset the high-water mark; return the RSS now (MB)."""
-        self.read()
-        gc.collect()
-        pa.default_memory_pool().release_unused()
-        if self._malloc_trim is not None:
-            self._malloc_trim(0)
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-            self.resettable = True
-        except OSError:
-            self.resettable = False
-        return self.current_mb()
-
-    def read(self) -> float:
-        peak = self.current_peak_mb()
-        self.process_peak_mb = max(self.process_peak_mb, peak)
-        return peak
-
-
-_PEAK = _PeakRss()
-
-
 class _ReadParquetBatches(beam.DoFn):
     """Parquet path -> ``pyarrow.Table`` batches of ``batch_size`` rows."""
 
@@ -371,7 +268,7 @@ class _CountAggregates(beam.DoFn):
 
 def run_project(paths: Sequence[str], batch_size: int, beam_args: Sequence[str]) -> tuple[int, int]:
     """The project's path: Parquet batches -> Normalize -> Aggregate. Returns (points aggregated, rows)."""
-    pipeline = beam.Pipeline(options=_options(beam_args))
+    pipeline = beam.Pipeline(options=options(beam_args))
     batches = (
         pipeline | "Files" >> beam.Create(list(paths)) | "ReadBatches" >> beam.ParDo(_ReadParquetBatches(batch_size))
     )
@@ -383,10 +280,10 @@ def run_project(paths: Sequence[str], batch_size: int, beam_args: Sequence[str])
     )
     result = pipeline.run()
     result.wait_until_finish()
-    rejected = _counter(result, "points_rejected", namespace="normalize")
+    rejected = counter(result, "points_rejected", namespace="normalize")
     if rejected:
         print(f"  note: Normalize dead-lettered {rejected:,} points", file=sys.stderr)
-    return _counter(result, "aggregated_points"), _counter(result, "aggregate_rows")
+    return counter(result, "aggregated_points"), counter(result, "aggregate_rows")
 
 
 # --------------------------------------------------------------------------- naive path
@@ -473,7 +370,7 @@ class _CountWindows(beam.DoFn):
 
 def run_naive(limits: Sequence[tuple[str, int]], batch_size: int, beam_args: Sequence[str]) -> tuple[int, int]:
     """The per-element path over the first rows of each file. Returns (points aggregated, rows)."""
-    pipeline = beam.Pipeline(options=_options(beam_args))
+    pipeline = beam.Pipeline(options=options(beam_args))
     (
         pipeline
         | "Files" >> beam.Create(list(limits))
@@ -491,7 +388,7 @@ def run_naive(limits: Sequence[tuple[str, int]], batch_size: int, beam_args: Seq
     )
     result = pipeline.run()
     result.wait_until_finish()
-    return _counter(result, "naive_points"), _counter(result, "naive_rows")
+    return counter(result, "naive_points"), counter(result, "naive_rows")
 
 
 # --------------------------------------------------------------------------- pyarrow baseline
@@ -514,28 +411,6 @@ def _run_pyarrow(paths: Sequence[str], quantiles: bool) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _warm_up(beam_args: Sequence[str]) -> None:
-    """A tiny untimed pipeline, so one-off runner start-up costs fall on no measured path."""
-    pipeline = beam.Pipeline(options=_options(beam_args))
-    _ = pipeline | beam.Create([1, 2, 3]) | beam.Map(lambda x: x + 1)
-    pipeline.run().wait_until_finish()
-
-
-def _format_table(results: Sequence[PathResult], baseline_pps: float) -> str:
-    header = (
-        f"{'path':<38} {'points':>10} {'rows':>8} {'seconds':>8} {'cpu s':>7} {'RSS start/peak MB':>18} "
-        f"{'points/s':>11} {'ratio':>6}  note"
-    )
-    lines = [header, "-" * (len(header) + 20)]
-    for r in results:
-        rss = f"{r.start_rss_mb:,.0f}/{r.peak_rss_mb:,.0f}"
-        lines.append(
-            f"{r.path:<38} {r.points:>10,} {r.rows:>8,} {r.seconds:>8.2f} {r.cpu_seconds:>7.2f} {rss:>18} "
-            f"{r.points_per_second:>11,.0f} {r.points_per_second / baseline_pps:>6.3f}  {r.note}"
-        )
-    return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -587,37 +462,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     return args, beam_args
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _measure(name: str, function: Callable[[], tuple[int, int]], note: str = "", repeat: int = 1) -> PathResult:
-    """Run a path ``repeat`` times; keep the fastest run."""
-    best: PathResult | None = None
-    for attempt in range(repeat):
-        _log(f"running {name}" + (f" ({attempt + 1}/{repeat})" if repeat > 1 else "") + " ...")
-        start_rss = _PEAK.reset()
-        points, rows, seconds, cpu = _timed(function)
-        result = PathResult(name, points, rows, seconds, cpu, round(start_rss, 1), round(_PEAK.read(), 1), note)
-        _log(
-            f"  {points:,} points, {rows:,} rows in {seconds:.2f} s ({result.points_per_second:,.0f} points/s), "
-            f"RSS {start_rss:,.0f} -> peak {result.peak_rss_mb:,.0f} MB"
-        )
-        if best is None or result.seconds < best.seconds:
-            best = result
-    assert best is not None
-    return best
-
-
 def _run_paths(
     args: argparse.Namespace, beam_args: list[str], paths: list[str]
 ) -> tuple[list[PathResult], dict[str, bool], int | None]:
     """Measure every path; return the results, the consistency checks and the naive subset size."""
-    _warm_up(beam_args)
+    warm_up(beam_args)
     results = [
-        _measure(BASELINE, lambda: _run_pyarrow(paths, quantiles=True), "t-digest p50/p95/p99", args.repeat),
-        _measure(LOWER_BOUND, lambda: _run_pyarrow(paths, quantiles=False), "lower bound", args.repeat),
-        _measure(PROJECT, lambda: run_project(paths, args.batch_size, beam_args), "exact p50/p95/p99", args.repeat),
+        measure(BASELINE, lambda: _run_pyarrow(paths, quantiles=True), "t-digest p50/p95/p99", args.repeat),
+        measure(LOWER_BOUND, lambda: _run_pyarrow(paths, quantiles=False), "lower bound", args.repeat),
+        measure(PROJECT, lambda: run_project(paths, args.batch_size, beam_args), "exact p50/p95/p99", args.repeat),
     ]
     checks = {
         "project rows == pyarrow rows": results[2].rows == results[0].rows == results[1].rows,
@@ -628,7 +481,7 @@ def _run_paths(
         limits = naive_row_limits(paths, min(args.naive_points, args.points))
         naive_subset = sum(rows for _, rows in limits)
         note = "all points" if naive_subset == args.points else f"SUBSET: first rows of each file, {naive_subset:,}"
-        results.append(_measure(NAIVE, lambda: run_naive(limits, args.batch_size, beam_args), note))
+        results.append(measure(NAIVE, lambda: run_naive(limits, args.batch_size, beam_args), note))
         subset_table = pa.concat_tables(pq.read_table(path).slice(0, rows) for path, rows in limits)
         expected_rows = pyarrow_group_by(subset_table, quantiles=False).num_rows
         checks[f"naive rows == pyarrow rows on the same subset ({expected_rows:,})"] = results[-1].rows == expected_rows
@@ -642,11 +495,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     temporary = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="airis-mon-bench-") if temporary else args.data_dir)
     try:
-        _log(f"generating {args.points:,} points in {args.files} files under {data_dir} ...")
+        log(f"generating {args.points:,} points in {args.files} files under {data_dir} ...")
         started = time.perf_counter()
         paths = generate_data(args.points, args.files, args.seed, data_dir)
         size_mb = sum(os.path.getsize(p) for p in paths) / 1e6
-        _log(f"  {size_mb:.1f} MB of Parquet in {time.perf_counter() - started:.1f} s (not measured)")
+        log(f"  {size_mb:.1f} MB of Parquet in {time.perf_counter() - started:.1f} s (not measured)")
         results, checks, naive_subset = _run_paths(args, beam_args, paths)
     finally:
         if temporary and not args.keep_data:
@@ -658,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = project.points_per_second / baseline_pps
     ratio_lower = project.points_per_second / by_name[LOWER_BOUND].points_per_second
     passed = ratio >= TARGET
-    _PEAK.read()
+    PEAK.read()
     report = {
         "points": args.points,
         "series": len(series_catalogue()),
@@ -687,8 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "passed": passed,
         },
         "checks": checks,
-        "peak_rss_mb": round(_PEAK.process_peak_mb, 1),
-        "peak_rss_per_path": _PEAK.resettable,
+        "peak_rss_mb": round(PEAK.process_peak_mb, 1),
+        "peak_rss_per_path": PEAK.resettable,
         "data_dir": str(data_dir) if not temporary or args.keep_data else None,
     }
     if args.json:
@@ -706,7 +559,7 @@ def _print_report(report: dict, results: Sequence[PathResult], baseline_pps: flo
         f"{WINDOW_SECONDS} s windows, {report['files']} Parquet files ({report['parquet_mb']} MB), "
         f"batches of {report['batch_size']:,}" + (f", best of {report['repeat']}" if report["repeat"] > 1 else "")
     )
-    print(_format_table(results, baseline_pps))
+    print(format_table(results, baseline_pps))
     print(f"ratio = points/s relative to '{BASELINE}'")
     peak = "peak during the path" if report["peak_rss_per_path"] else "process peak so far (not resettable here)"
     print(f"RSS: process resident memory at the start of the path / {peak}; cpu s: process user+sys CPU time")
