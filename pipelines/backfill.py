@@ -46,11 +46,11 @@ from pipelines.main import build_pipeline
 from sinks.parquet import ParquetSinkConfig
 from sources.cloudwatch.client import CloudWatchClient
 from sources.cloudwatch.config import CloudWatchConfig
-from sources.cloudwatch.planner import Chunk, plan_chunks
+from sources.cloudwatch.planner import MAX_QUERIES_PER_CALL, Chunk, plan_chunks
 from sources.cloudwatch.poller import CloudWatchPoller
 from sources.point_files import PointFilesConfig
 
-__all__ = ["chunk_path", "fetch_chunks", "run"]
+__all__ = ["backfill_config", "chunk_path", "fetch_chunks", "run", "store_and_evaluate"]
 
 RETRY = RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=30.0, max_total_s=300.0)
 
@@ -61,7 +61,8 @@ def chunk_path(folder: Path, chunk: Chunk) -> Path:
 
 def _write_chunk(path: Path, table: pa.Table) -> None:
     # Same table -> same bytes (pyarrow writes no time stamp), so re-fetching a chunk changes nothing downstream.
-    write_atomically(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
+    # Dictionary columns are stored as Parquet dictionary pages; without the Arrow schema, readers get strings.
+    write_atomically(path, lambda temporary: pq.write_table(table, temporary, compression="zstd", store_schema=False))
 
 
 class _Progress:
@@ -104,7 +105,8 @@ def fetch_chunks(
     poller.setup()
     try:
         queries = poller.queries()
-        chunks = plan_chunks(start_s, end_s, int(now_s if now_s is not None else time.time()), max(1, len(queries)))
+        per_call = min(max(1, len(queries)), MAX_QUERIES_PER_CALL)  # the client sends queries 500 per call
+        chunks = plan_chunks(start_s, end_s, int(now_s if now_s is not None else time.time()), per_call)
         progress = _Progress(len(chunks), config.name)
         paths = []
         for done, chunk in enumerate(chunks, start=1):
@@ -152,6 +154,17 @@ def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: 
     return config.model_copy(update=update)
 
 
+def store_and_evaluate(
+    config: Config, chunk_files: dict[str, list[Path]], output: str, beam_args: Sequence[str] = ()
+) -> beam.runners.runner.PipelineResult:
+    """Run the main job's graph over the chunk files (step 3 of the module docstring); wait for it."""
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    build_pipeline(pipeline, backfill_config(config, chunk_files, output), output)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.backfill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="YAML config with `type: cloudwatch` integrations and rules")
@@ -177,10 +190,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (AirisError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    build_pipeline(pipeline, backfill_config(config, chunk_files, args.output), args.output)
-    result = pipeline.run()
-    result.wait_until_finish()
+    store_and_evaluate(config, chunk_files, args.output, beam_args)
     total = sum(len(paths) for paths in chunk_files.values())
     print(f"AIRIS-MON backfill {args.start} .. {args.end}: {total} chunk(s) stored under {Path(args.output).resolve()}")
     return 0

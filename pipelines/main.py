@@ -36,7 +36,7 @@ from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
-from transforms.aggregate import Aggregate
+from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
 from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
 from transforms.rules.batch import EvaluateRules
@@ -110,7 +110,7 @@ def _notification_sinks(config: Config, output: str) -> list:
 def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16) -> dict:
     """Add the whole graph to ``pipeline``; return its PCollections by name.
 
-    Keys: ``points`` (normalized Arrow batches, health points included),
+    Keys: ``points`` (normalized Arrow batches; health points are aggregated and stored, not in here),
     ``aggregates``, ``events``, ``alerts``, ``routed`` (sink name, alert),
     ``dead_letters``, ``health``, ``health_report``, ``written``, and
     ``sources``: the source transforms (call their ``on_success()``, where they
@@ -131,11 +131,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
 
     normalized = merged(streams.POINTS) | "Normalize" >> Normalize()
     health = merged(streams.HEALTH)
-    points = (
-        normalized[streams.POINTS],
-        health | "HealthAsMetrics" >> HealthAsMetrics(),
-    ) | "AllPoints" >> beam.Flatten()
-    aggregates = points | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards)
+    points = (normalized[streams.POINTS], health | "HealthAsMetrics" >> HealthAsMetrics())
+    aggregated = points | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards, keep_points=True)
+    aggregates = aggregated["aggregates"]
     alerts = (
         aggregates
         | "EvaluateRules" >> EvaluateRules(config.rules, config.aggregation.window_seconds)
@@ -160,8 +158,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     events = merged(streams.EVENTS)
 
     storage_inputs = {
-        "metrics": points,
-        "aggregates": aggregates,
+        "metrics": aggregated[POINT_PARTS],  # the aggregation's shuffle also groups the stored points
+        "aggregates": aggregated[AGGREGATE_PARTS],
         "events": events,
         "alerts": alerts,
         "dead_letters": dead_letters,
@@ -222,8 +220,23 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
     ]
-    lines.extend(f"    {path}" for path in outputs)
+    lines.extend(f"    {entry}" for entry in _folders_and_files(outputs))
     print("\n".join(lines))
+
+
+def _folders_and_files(paths: list[str]) -> list[str]:
+    """One line per file, except one per partition folder holding several part files (``FOLDER/ (16 parts)``)."""
+    parts: dict[str, int] = {}
+    for path in paths:
+        if Path(path).name.startswith("part-"):
+            parts[str(Path(path).parent)] = parts.get(str(Path(path).parent), 0) + 1
+    lines = {
+        f"{Path(path).parent}/ ({parts[str(Path(path).parent)]} parts)"
+        if parts.get(str(Path(path).parent), 0) > 1 and Path(path).name.startswith("part-")
+        else path
+        for path in paths
+    }
+    return sorted(lines)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,15 @@ with a handful of vectorised numpy passes (one sort). Since a shard holds
 whole series, downstream rule evaluation sees complete, ordered windows.
 
 >>> aggregates = normalized_batches | Aggregate(window_seconds=60)  # doctest: +SKIP
+
+With ``keep_points=True`` the shuffle is also the storage's: each shard then
+also emits ``(part, table)`` pairs, ``part`` = ``sNNN`` the shard number,
+of its aggregates and of its points (:data:`METRIC_SCHEMA`, rows sorted by
+series, time, value), so storage writes one file per shard and date with
+no second shuffle of every point (see :class:`sinks.parquet.WriteToStorage`).
+
+>>> out = normalized_batches | Aggregate(60, keep_points=True)  # doctest: +SKIP
+>>> out["aggregates"], out["aggregate_parts"], out["point_parts"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,15 +34,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airis_mon.arrowutil import dictionary_encode
-from airis_mon.schema import AGGREGATE_SCHEMA
+from airis_mon.arrowutil import dictionary_encode, repeat_strings
+from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
 
-__all__ = ["QUANTILES", "Aggregate", "aggregate_table"]
+__all__ = ["AGGREGATE_PARTS", "POINT_PARTS", "QUANTILES", "Aggregate", "aggregate_table"]
 
 COMPONENT = "aggregate"
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 _SEPARATOR = "\x1f"
 _SERIES_COLUMNS = ("source", "name", "unit", "tags")
+AGGREGATE_PARTS = "aggregate_parts"
+POINT_PARTS = "point_parts"
 
 
 def _series_keys(table: pa.Table) -> pa.Array:
@@ -123,6 +134,24 @@ def _aggregate_series(
     return pa.Table.from_arrays(arrays, schema=AGGREGATE_SCHEMA)
 
 
+def _compact(narrow: pa.Table) -> pa.Table:
+    """The narrow table with a dictionary of just the series keys its rows use.
+
+    ``take`` keeps the whole dictionary: every shard's slice of a batch would
+    carry all the batch's series keys (78 KB for 600 series), more than its
+    points, into the shuffle.
+    """
+    series = narrow.column("series").combine_chunks()
+    indices = series.indices.to_numpy()
+    used, remapped = np.unique(indices, return_inverse=True)
+    if len(used) == len(series.dictionary):
+        return narrow
+    compact = pa.DictionaryArray.from_arrays(
+        pa.array(remapped.astype(np.int32)), series.dictionary.take(pa.array(used))
+    )
+    return narrow.set_column(0, "series", compact)
+
+
 def _stable_shard(series_key: str, num_shards: int) -> int:
     return zlib.crc32(series_key.encode("utf-8")) % num_shards
 
@@ -159,32 +188,61 @@ class _ShardBySeries(beam.DoFn):
             # take(), not slice(): a pickled slice carries its whole parent
             # table (apache/arrow GH-26685), which multiplied the shuffle by
             # the shard count.
-            yield int(sorted_shards[begin]), narrow.take(pa.array(order[begin:end]))
+            yield int(sorted_shards[begin]), _compact(narrow.take(pa.array(order[begin:end])))
+
+
+def part_name(shard: int) -> str:
+    """The storage part name of a shard's output: ``s003``."""
+    return f"s{shard:03d}"
+
+
+def points_of_shard(series: pa.DictionaryArray, timestamps: np.ndarray, values: np.ndarray) -> pa.Table:
+    """The :data:`METRIC_SCHEMA` rows of a shard's narrow table, sorted by series key, time, value.
+
+    String columns come out dictionary-encoded (see :func:`airis_mon.arrowutil.conform`).
+    """
+    keys = series.dictionary.to_pylist()
+    by_key = np.argsort(np.array(keys, dtype=object), kind="stable")
+    key_rank = np.empty(len(keys), dtype=np.int64)
+    key_rank[by_key] = np.arange(len(keys))
+    order = pc.sort_indices(
+        pa.table({"series": key_rank[series.indices.to_numpy()], "timestamp_ms": timestamps, "value": values}),
+        [("series", "ascending"), ("timestamp_ms", "ascending"), ("value", "ascending")],
+    )
+    ranks = key_rank[pc.take(series.indices, order).to_numpy()]
+    parts = [keys[i].split(_SEPARATOR) for i in by_key]  # in key order: the same shard gives the same dictionaries
+    columns = {column: repeat_strings([p[i] for p in parts], ranks) for i, column in enumerate(_SERIES_COLUMNS)}
+    columns["timestamp_ms"] = pa.array(timestamps).take(order)
+    columns["value"] = pa.array(values).take(order)
+    return pa.table({name: columns[name] for name in METRIC_SCHEMA.names})
 
 
 class _AggregateShard(beam.DoFn):
-    def __init__(self, window_ms: int):
+    def __init__(self, window_ms: int, keep_points: bool):
         self._window_ms = window_ms
+        self._keep_points = keep_points
         self._windows = beam.metrics.Metrics.counter(COMPONENT, "series_windows")
 
     def process(self, shard_and_tables):
-        _, tables = shard_and_tables
+        shard, tables = shard_and_tables
         # Each batch brought its own dictionary; unify them, then one array.
         table = pa.concat_tables(list(tables)).unify_dictionaries().combine_chunks()
-        aggregates = _aggregate_series(
-            table.column("series").chunk(0),
-            table.column("timestamp_ms").to_numpy(),
-            table.column("value").to_numpy(),
-            self._window_ms,
-        )
+        series = table.column("series").chunk(0)
+        timestamps, values = table.column("timestamp_ms").to_numpy(), table.column("value").to_numpy()
+        del table, tables
+        aggregates = _aggregate_series(series, timestamps, values, self._window_ms)
         self._windows.inc(aggregates.num_rows)
         yield aggregates
+        if self._keep_points:
+            yield beam.pvalue.TaggedOutput(AGGREGATE_PARTS, (part_name(shard), aggregates))
+            yield beam.pvalue.TaggedOutput(POINT_PARTS, (part_name(shard), points_of_shard(series, timestamps, values)))
 
 
 class Aggregate(beam.PTransform):
-    """Normalized point batches -> :data:`AGGREGATE_SCHEMA` tables (one per shard)."""
+    """Normalized point batches (one PCollection or a tuple of them) -> :data:`AGGREGATE_SCHEMA` tables
+    (one per shard); see the module docstring."""
 
-    def __init__(self, window_seconds: int = 60, num_shards: int = 16):
+    def __init__(self, window_seconds: int = 60, num_shards: int = 16, keep_points: bool = False):
         super().__init__()
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be positive, got {window_seconds}")
@@ -192,11 +250,26 @@ class Aggregate(beam.PTransform):
             raise ValueError(f"num_shards must be positive, got {num_shards}")
         self._window_ms = window_seconds * 1000
         self._num_shards = num_shards
+        self._keep_points = keep_points
 
     def expand(self, batches):
-        return (
-            batches
-            | "ShardBySeries" >> beam.ParDo(_ShardBySeries(self._num_shards))
+        if isinstance(batches, beam.PCollection):
+            shards = batches | "ShardBySeries" >> beam.ParDo(_ShardBySeries(self._num_shards))
+        else:
+            # Several inputs: shard each, then flatten the narrow tables. Flattening the full batches
+            # first made the local runner copy every point of one input into a buffer (+1.2 GB at 2M points).
+            shards = [
+                pcoll | f"ShardBySeries[{index}]" >> beam.ParDo(_ShardBySeries(self._num_shards))
+                for index, pcoll in enumerate(batches)
+            ] | "FlattenShards" >> beam.Flatten()
+        aggregated = (
+            shards
             | "GroupShards" >> beam.GroupByKey()
-            | "AggregateShards" >> beam.ParDo(_AggregateShard(self._window_ms))
+            | "AggregateShards"
+            >> beam.ParDo(_AggregateShard(self._window_ms, self._keep_points)).with_outputs(
+                AGGREGATE_PARTS, POINT_PARTS, main="aggregates"
+            )
         )
+        if not self._keep_points:
+            return aggregated["aggregates"]
+        return {name: aggregated[name] for name in ("aggregates", AGGREGATE_PARTS, POINT_PARTS)}

@@ -3,8 +3,8 @@
 Layout under ``path`` (``RUN`` is the run key, a digest of the input's
 identity, so that the same input always maps to the same file names)::
 
-    metrics/date=YYYY-MM-DD/part-RUN.parquet       normalized points
-    aggregates/date=YYYY-MM-DD/part-RUN.parquet    window statistics
+    metrics/date=YYYY-MM-DD/part-RUN-PART.parquet     normalized points
+    aggregates/date=YYYY-MM-DD/part-RUN-PART.parquet  window statistics
     events/date=YYYY-MM-DD/part-RUN.parquet
     alerts/date=YYYY-MM-DD/part-RUN.parquet
     alerts-RUN.jsonl                               every alert, one JSON object a line
@@ -12,15 +12,24 @@ identity, so that the same input always maps to the same file names)::
     health_report.json                             the latest health report
 
 Each file is written to a temporary name in its folder and renamed into
-place, so readers never see a partial file. Rows are sorted before writing,
-so running the same input twice gives byte-identical files, never
-duplicated rows. One GroupByKey per (kind, date) gathers a partition
-(DESIGN.md: Beam's ``WriteToParquet`` mishandles windows).
+place, so readers never see a partial file. Running the same input twice
+gives byte-identical files, never duplicated rows:
+
+- ``metrics`` and ``aggregates`` arrive as ``(PART, table)`` pairs, already
+  grouped and sorted upstream (``Aggregate(keep_points=True)``: one pair per
+  shard). Each pair is written as is, one file per date it covers, with no
+  shuffle of its own: every point crossing a second GroupByKey cost more time
+  and memory than the rest of a backfill (``benchmarks.backfill``). PART must
+  be unique within a run and the same for the same input.
+- rows (events, alerts, dead letters) are gathered by one GroupByKey per
+  (kind, date) and sorted (DESIGN.md: Beam's ``WriteToParquet`` mishandles
+  windows).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from airis_mon.arrowutil import record_schema, records_to_table
+from airis_mon.arrowutil import conform, record_schema, records_to_table
 from airis_mon.files import write_atomically, write_text_atomically
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
 from sinks.parquet.config import ParquetSinkConfig
@@ -47,6 +56,7 @@ PARQUET_KINDS: dict[str, tuple[pa.Schema, str]] = {
     "alerts": (record_schema(Alert), "timestamp_ms"),
 }
 _ROW_TYPES = {"events": Event, "alerts": Alert}
+_PART_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MS_PER_DAY = 86_400_000
 
 
@@ -57,23 +67,45 @@ def _date_of(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
-class _KeyTableByDate(beam.DoFn):
-    """Arrow table -> ((kind, date), slice) for each date it covers."""
+class _WriteTablePart(beam.DoFn):
+    """``(part, table)`` -> one Parquet file per date the rows cover, rows in the order given."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, root: str, run_key: str, compression: str):
         self._kind = kind
-        self._time_column = PARQUET_KINDS[kind][1]
+        self._root = Path(root)
+        self._run_key = run_key
+        self._compression = None if compression == "none" else compression
+        self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
+        self._rows = beam.metrics.Metrics.counter(COMPONENT, "rows_written")
 
-    def process(self, table: pa.Table):
+    def process(self, part_and_table):
+        part, table = part_and_table
+        if not isinstance(part, str) or not _PART_NAME.fullmatch(part):
+            raise ValueError(f"{self._kind}: part names are 1-32 letters, digits, '-' or '_', got {part!r}")
+        schema, time_column = PARQUET_KINDS[self._kind]
+        table = conform(table, schema)
         if table.num_rows == 0:
             return
-        days = table.column(self._time_column).to_numpy() // _MS_PER_DAY
+        days = table.column(time_column).to_numpy() // _MS_PER_DAY
         for day in np.unique(days):
-            part = table.filter(pa.array(days == day))
-            yield (self._kind, _date_of(int(day) * _MS_PER_DAY)), part
+            rows = table if days[0] == days[-1] == day else table.filter(pa.array(days == day))
+            path = self._root / self._kind / f"date={_date_of(int(day) * _MS_PER_DAY)}"
+            path = path / f"part-{self._run_key}-{part}.parquet"
+            write_atomically(path, lambda temp, rows=rows: _write_parquet(rows, temp, self._compression))
+            self._files.inc()
+            self._rows.inc(rows.num_rows)
+            yield str(path)
 
 
-class _WriteParquetPartition(beam.DoFn):
+def _write_parquet(table: pa.Table, path: str, compression: str | None) -> None:
+    # Dictionary columns become Parquet dictionary pages as they are; without the stored Arrow schema,
+    # readers see the plain types of PARQUET_KINDS.
+    pq.write_table(table, path, compression=compression, store_schema=False)
+
+
+class _WriteRowPartition(beam.DoFn):
+    """((kind, date), rows) -> one Parquet file, rows sorted by every column."""
+
     def __init__(self, root: str, run_key: str, compression: str):
         self._root = Path(root)
         self._run_key = run_key
@@ -81,15 +113,10 @@ class _WriteParquetPartition(beam.DoFn):
         self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
         self._rows = beam.metrics.Metrics.counter(COMPONENT, "rows_written")
 
-    def process(self, keyed_parts):
-        (kind, date), parts = keyed_parts
+    def process(self, keyed_rows):
+        (kind, date), rows = keyed_rows
         schema = PARQUET_KINDS[kind][0]
-        parts = list(parts)
-        tables = [p for p in parts if isinstance(p, pa.Table)]
-        rows = [p for p in parts if not isinstance(p, pa.Table)]
-        if rows:
-            tables.append(records_to_table(rows, _ROW_TYPES[kind]))
-        table = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
+        table = records_to_table(list(rows), _ROW_TYPES[kind]).select(schema.names).cast(schema)
         table = table.sort_by([(name, "ascending") for name in schema.names])
         path = self._root / kind / f"date={date}" / f"part-{self._run_key}.parquet"
         write_atomically(path, lambda temp: pq.write_table(table, temp, compression=self._compression))
@@ -130,7 +157,7 @@ def _write_health_report(root: str, report: dict) -> str:
 class WriteToStorage(beam.PTransform):
     """Write a run's outputs; input is a dict of PCollections by kind.
 
-    Keys: ``metrics`` and ``aggregates`` (Arrow tables), ``events``,
+    Keys: ``metrics`` and ``aggregates`` (``(part, Arrow table)`` pairs), ``events``,
     ``alerts``, ``dead_letters`` (rows) and ``health_report`` (one dict).
     Missing keys are skipped. Returns a PCollection of written paths.
     """
@@ -147,21 +174,24 @@ class WriteToStorage(beam.PTransform):
     def expand(self, outputs: Mapping[str, beam.PCollection]):
         root, run_key = self._config.path, self._run_key
         written = []
+        compression = self._config.compression
         for kind in PARQUET_KINDS:
             if kind not in outputs:
                 continue
             if kind in _ROW_TYPES:
                 time_field = PARQUET_KINDS[kind][1]
-                keyed = outputs[kind] | f"Key{kind.title()}" >> beam.Map(
-                    lambda row, kind=kind, field=time_field: ((kind, _date_of(getattr(row, field))), row)
+                written.append(
+                    outputs[kind]
+                    | f"Key{kind.title()}"
+                    >> beam.Map(lambda row, kind=kind, field=time_field: ((kind, _date_of(getattr(row, field))), row))
+                    | f"Group{kind.title()}" >> beam.GroupByKey()
+                    | f"Write{kind.title()}" >> beam.ParDo(_WriteRowPartition(root, run_key, compression))
                 )
             else:
-                keyed = outputs[kind] | f"Key{kind.title()}" >> beam.ParDo(_KeyTableByDate(kind))
-            written.append(
-                keyed
-                | f"Group{kind.title()}" >> beam.GroupByKey()
-                | f"Write{kind.title()}" >> beam.ParDo(_WriteParquetPartition(root, run_key, self._config.compression))
-            )
+                written.append(
+                    outputs[kind]
+                    | f"Write{kind.title()}" >> beam.ParDo(_WriteTablePart(kind, root, run_key, compression))
+                )
         if "alerts" in outputs:
             written.append(
                 outputs["alerts"]

@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from airis_mon.arrowutil import repeat_strings
 from airis_mon.schema import RAW_POINT_SCHEMA, canonical_tags
 from sources.cloudwatch.client import MetricQuery
 
@@ -30,6 +31,16 @@ _TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 def unit_of(metric: str) -> str:
     """CloudWatch's unit of a SageMaker endpoint metric."""
     return "Microseconds" if metric in _MICROSECOND_METRICS else "Count"
+
+
+def _instants(timestamps: Sequence[datetime]) -> pa.Array:
+    """boto3's timezone-aware datetimes as UTC microseconds.
+
+    Arrow infers the type from the values and then converts ~4x faster than
+    when given the target type up front (0.1 s against 0.42 s for 100,000
+    of botocore's ``tzlocal()`` datetimes); the cast only relabels the zone.
+    """
+    return pa.array(timestamps).cast(_TIMESTAMP_TYPE)
 
 
 def series_tags(query: MetricQuery, environment: str) -> dict[str, str]:
@@ -49,6 +60,11 @@ def points_table(
     :meth:`~sources.cloudwatch.client.CloudWatchClient.metric_results` yields them), rows in
     query order then time order: the same results always give the same table.
 
+    The columns are those of :data:`~airis_mon.schema.RAW_POINT_SCHEMA`, with the
+    string columns dictionary-encoded (one entry per query): a series' strings are
+    not repeated on every row, and Parquet writes them as they are. ``cast(RAW_POINT_SCHEMA)``
+    gives plain strings.
+
     ``timestamp`` is epoch seconds; values are CloudWatch's (µs latencies are
     converted to ms later, by normalization, like any other source's).
     """
@@ -56,7 +72,7 @@ def points_table(
     parts: list[tuple[int, pa.Array, pa.Array]] = []
     for query, timestamps, values in results:
         index = series.setdefault(query, len(series))
-        parts.append((index, pa.array(timestamps, type=_TIMESTAMP_TYPE), pa.array(values, type=pa.float64())))
+        parts.append((index, _instants(timestamps), pa.array(values, type=pa.float64())))
     if not parts:
         return RAW_POINT_SCHEMA.empty_table()
     indices = np.concatenate([np.full(len(stamps), index, dtype=np.int32) for index, stamps, _ in parts])
@@ -65,13 +81,12 @@ def points_table(
     order = np.lexsort((micros, indices))  # stable: query order, then time (pages may interleave)
     indices, micros, values = indices[order], micros[order], values[order]
     queries = list(series)
-    per_series = pa.array(indices)
     columns = {
         "timestamp": pa.array(micros / 1e6, type=pa.float64()),
-        "source": pa.array([SOURCE]).take(pa.array(np.zeros(len(indices), dtype=np.int32))),
-        "name": pa.array([q.metric for q in queries]).take(per_series),
+        "source": repeat_strings([SOURCE] * len(queries), indices),
+        "name": repeat_strings([q.metric for q in queries], indices),
         "value": pa.array(values, type=pa.float64()),
-        "unit": pa.array([unit_of(q.metric) for q in queries]).take(per_series),
-        "tags": pa.array([canonical_tags(series_tags(q, environment)) for q in queries]).take(per_series),
+        "unit": repeat_strings([unit_of(q.metric) for q in queries], indices),
+        "tags": repeat_strings([canonical_tags(series_tags(q, environment)) for q in queries], indices),
     }
-    return pa.table(columns, schema=RAW_POINT_SCHEMA)
+    return pa.table(columns)

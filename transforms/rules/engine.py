@@ -191,6 +191,12 @@ def _maybe_resolve(rule: ThresholdRule, state: RuleState, start_ms: int, end_ms:
 
 
 def _step_threshold(rule: ThresholdRule, for_windows: int, state: RuleState, w: WindowValue, out: _Emitter):
+    value = w.value
+    inactive = state.phase == "inactive" and value is not None and not math.isnan(value)
+    if inactive and not _COMPARE[rule.comparator](value, rule.threshold):
+        # The common case, in one copy of the state: nothing pending or firing (so a gap before
+        # this window changes nothing) and no breach.
+        return replace(state, evaluated_until_ms=w.window_end_ms, run_windows=0, peak=math.nan)
     if state.evaluated_until_ms is not None and w.window_start_ms > state.evaluated_until_ms:
         state = _unknown_span(rule, state, state.evaluated_until_ms, w.window_start_ms, out)
     state = replace(state, evaluated_until_ms=w.window_end_ms)
