@@ -1,4 +1,4 @@
-"""The one YAML config: integrations, aggregation, rules and sinks.
+"""The one YAML config: integrations, aggregation, rules, sinks, routing and enrichment.
 
 ::
 
@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from airis_mon.enrichment import EnrichmentConfig
 from airis_mon.errors import ConfigError
 from airis_mon.models import ComponentConfig, StrictModel
 from airis_mon.registry import get_component
@@ -60,6 +61,7 @@ class _RawConfig(StrictModel):
     silences: list[Silence] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
+    enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
 
 
 class Config(StrictModel):
@@ -72,6 +74,7 @@ class Config(StrictModel):
     silences: tuple[Silence, ...] = ()
     routes: tuple[Route, ...] = ()
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
+    enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     base_dir: Path = Field(description="folder that relative paths are resolved against")
 
 
@@ -134,7 +137,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
             continue
         sections[section] = _validate_components(section, getattr(entries, section), context, problems)
     routing = {}
-    for section, empty in (("silences", []), ("routes", []), ("default_route", {})):
+    for section, empty in (("silences", []), ("routes", []), ("default_route", {}), ("enrichment", {})):
         try:
             parsed = _RawConfig.model_validate({section: document.get(section) or empty})
         except ValidationError as error:
@@ -145,6 +148,8 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
         problems.extend(_rule_windows_misfit(sections.get("rules", ()), aggregation.window_seconds))
     if "sinks" in sections and "routes" in routing and "default_route" in routing:
         problems.extend(_unknown_route_sinks(sections["sinks"], routing["routes"], routing["default_route"]))
+    if "sinks" in sections and "enrichment" in routing:
+        problems.extend(_unknown_owner_sinks(sections["sinks"], routing["enrichment"]))
     if problems:
         raise ConfigError(problems, source)
     return Config(
@@ -153,6 +158,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
         silences=tuple(routing["silences"]),
         routes=tuple(routing["routes"]),
         default_route=routing["default_route"],
+        enrichment=routing["enrichment"],
         **sections,
     )
 
@@ -178,6 +184,20 @@ def _unknown_route_sinks(sinks, routes, default_route) -> list[str]:
         if name not in notifiable:
             known = ", ".join(sorted(notifiable)) or "none configured"
             problems.append(f"{path}: {name!r} is not a notification sink (known: {known})")
+    return problems
+
+
+def _unknown_owner_sinks(sinks, enrichment: EnrichmentConfig) -> list[str]:
+    """Ownership entries may only name configured sinks of the right type."""
+    types = {s.name: s.type for s in sinks}
+    problems = []
+    for index, entry in enumerate(enrichment.ownership):
+        for field, wanted in (("slack", "slack"), ("pagerduty", "pagerduty")):
+            name = getattr(entry, field)
+            if name is not None and types.get(name) != wanted:
+                known = ", ".join(sorted(n for n, t in types.items() if t == wanted)) or "none configured"
+                problems.append(f"enrichment.ownership[{index}].{field}: {name!r} is not a {wanted} sink "
+                                f"(known: {known}) (model {entry.model!r})")  # fmt: skip
     return problems
 
 

@@ -72,6 +72,13 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "source",
+        "ldap",
+        "sources.ldap.config:LdapConfig",
+        "sources.ldap.transform:ReadFromLdap",
+        "LDAP / Active Directory users (paged search, LDAPS/StartTLS): one user_sync event per poll",
+    ),
+    Component(
+        "source",
         "mlflow",
         "sources.mlflow.config:MlflowConfig",
         "sources.mlflow.transform:ReadFromMlflow",

@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
@@ -113,11 +113,17 @@ class DefaultRoute(StrictModel):
 
 
 def route_sinks(
-    routes: tuple[Route, ...], default: DefaultRoute, severity: str, labels: Mapping[str, str]
+    routes: tuple[Route, ...],
+    default: DefaultRoute,
+    severity: str,
+    labels: Mapping[str, str],
+    owner_sinks: Sequence[str] = (),
 ) -> list[str]:
-    """The sink names an alert goes to, in route order, without duplicates."""
-    chosen: list[str] = []
-    matched = False
+    """The sink names an alert goes to, without duplicates: its owning team's sinks first
+    (``owner_sinks``, see :mod:`airis_mon.enrichment`), then the matching routes in order;
+    the default route only when neither chose anything."""
+    chosen: list[str] = list(dict.fromkeys(owner_sinks))
+    matched = bool(chosen)
     for route in routes:
         if route.match.accepts(severity, labels):
             matched = True

@@ -26,6 +26,7 @@ __all__ = [
     "AGGREGATE_SCHEMA",
     "ALERT_SEVERITIES",
     "METRIC_SCHEMA",
+    "MODEL_TAG_KEYS",
     "RAW_POINT_SCHEMA",
     "SEVERITIES",
     "Alert",
@@ -36,6 +37,7 @@ __all__ = [
     "UserRecord",
     "canonical_tags",
     "metrics_to_table",
+    "model_id_of",
     "tags_from_json",
 ]
 
@@ -92,6 +94,18 @@ class Event(NamedTuple):
     data: str  # JSON object
 
 
+#: Tag keys naming the model a series or alert belongs to, in order of preference.
+MODEL_TAG_KEYS = ("model_id", "model_name", "endpoint_name", "model")
+
+
+def model_id_of(tags: dict) -> str:
+    """The model a set of (normalized, snake_case) tags belongs to; "" when none says."""
+    for key in MODEL_TAG_KEYS:
+        if tags.get(key):
+            return str(tags[key])
+    return ""
+
+
 class Alert(NamedTuple):
     """One alert notification of one episode, with the seed's alert fields.
 
@@ -106,7 +120,8 @@ class Alert(NamedTuple):
     starts_at_ms`` in seconds; ``current_value`` the rule's value at
     ``timestamp_ms`` and ``peak_value`` the worst value of the episode so far.
     ``group`` and ``labels`` are canonical JSON objects; ``silenced`` alerts are
-    stored but not notified.
+    stored but not notified. ``context`` (JSON) is filled by enrichment: the
+    model's owner and team, its latest registry change and CI run or push.
     """
 
     id: str
@@ -132,6 +147,7 @@ class Alert(NamedTuple):
     group: str
     labels: str
     silenced: bool
+    context: str = "{}"  # JSON object: owner, team, what changed (see transforms.enrich)
 
 
 class UserRecord(NamedTuple):

@@ -37,6 +37,7 @@ from airis_mon.schema import ALERT_SEVERITIES
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
+from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
 from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
 from transforms.rules.batch import EvaluateRules
@@ -131,15 +132,18 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
 
     normalized = merged(streams.POINTS) | "Normalize" >> Normalize()
     health = merged(streams.HEALTH)
-    points = (normalized[streams.POINTS], health | "HealthAsMetrics" >> HealthAsMetrics())
+    events = merged(streams.EVENTS) | "EnrichEvents" >> EnrichEvents(config.enrichment)
+    owned_points = normalized[streams.POINTS] | "EnrichPoints" >> EnrichPoints(config.enrichment)
+    points = (owned_points, health | "HealthAsMetrics" >> HealthAsMetrics())
     aggregated = points | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards, keep_points=True)
     aggregates = aggregated["aggregates"]
     alerts = (
         aggregates
         | "EvaluateRules" >> EvaluateRules(config.rules, config.aggregation.window_seconds)
         | "ApplySilences" >> ApplySilences(config.silences)
+        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, events)
     )
-    routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route)
+    routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route, config.enrichment)
     sink_dead_letters = []
     for sink in _notification_sinks(config, output):
         transform = get_component("sink", sink.type).transform_class()
@@ -155,7 +159,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         *sink_dead_letters,
     ) | "AllDeadLetters" >> beam.Flatten()
     report = health | "HealthReport" >> BuildHealthReport()
-    events = merged(streams.EVENTS)
 
     storage_inputs = {
         "metrics": aggregated[POINT_PARTS],  # the aggregation's shuffle also groups the stored points
@@ -171,7 +174,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         for sink in _storage_sinks(config, output)
     ]
     return {
-        "points": normalized[streams.POINTS],
+        "points": owned_points,
         "aggregates": aggregates,
         "events": events,
         "alerts": alerts,

@@ -43,6 +43,7 @@ from datetime import datetime, timezone
 
 from airis_mon.schema import Alert, tags_from_json
 from sinks.delivery import HttpRequest
+from sinks.delivery.context import context_of, what_changed
 from sinks.delivery.links import render_link
 from sinks.pagerduty.config import PagerDutyConfig
 
@@ -105,8 +106,10 @@ class PagerDutyEncoder:
         if alert.notification == "resolve":
             return {**common, "event_action": "resolve", "dedup_key": dedup_key(alert)}
         labels = tags_from_json(alert.labels)
+        changed = what_changed(alert)
+        summary = alert.summary or alert.name
         payload = {
-            "summary": _truncate(alert.summary or alert.name, MAX_SUMMARY_CHARS),
+            "summary": _truncate(f"{summary} | {changed}" if changed else summary, MAX_SUMMARY_CHARS),
             "source": alert.source or "airis-mon",
             "severity": SEVERITY_MAP.get(alert.severity, "error"),
             "timestamp": iso_utc(alert.timestamp_ms),
@@ -127,6 +130,12 @@ class PagerDutyEncoder:
             "labels": labels if with_labels else {"omitted": "labels too large for one PagerDuty event"},
             "starts_at": iso_utc(alert.starts_at_ms),
         }
+        context = context_of(alert)
+        for key in ("team", "owner", "change", "deploy"):
+            if context.get(key):
+                payload["custom_details"][key] = context[key]
+        if changed:
+            payload["custom_details"]["what_changed"] = changed
         event = {**common, "event_action": "trigger", "dedup_key": dedup_key(alert), "payload": payload}
         event["client"] = CLIENT
         if self._config.dashboard_url:

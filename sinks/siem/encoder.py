@@ -10,7 +10,7 @@ here, so the event has exactly these fields (and no others)::
      "timestamp": "2026-11-28T00:01:00.000Z",   # when this notification happened, ISO 8601 UTC
      "severity": "high",                # the alert's: info|warning|error|high|critical
      "source": "airis-mon",
-     "alert": {...},                    # every Alert field (ms timestamps as integers), group/labels as objects
+     "alert": {...},                    # every Alert field (ms timestamps as integers), group/labels/context as objects
      "ai_model_id": "fraud",
      "monitoring_context": {"rule", "metric", "threshold", "current_value", "peak_value", "environment",
                             "integration": "<the integration that produced the metric>", "labels": {...}},
@@ -101,7 +101,7 @@ def enriched_event(sink: str, alert: Alert) -> dict:
         "timestamp": iso_utc(alert.timestamp_ms),
         "severity": alert.severity,
         "source": SOURCE,
-        "alert": {**fields, "group": group, "labels": labels},
+        "alert": {**fields, "group": group, "labels": labels, "context": json.loads(alert.context)},
         "ai_model_id": alert.model_id,
         "monitoring_context": {
             "rule": alert.rule,

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 from airis_mon.schema import Alert
 from sinks.delivery import HttpRequest, idempotency_key
+from sinks.delivery.context import owner_line, what_changed
 from sinks.delivery.links import format_duration, format_utc, format_value, render_link
 from sinks.slack.config import SlackConfig
 
@@ -153,6 +154,16 @@ def build_message(alert: Alert, dashboard_url: str | None = None, acknowledge_ur
     if description:
         text = fit(description, LIMITS["section_text"], mrkdwn=True)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    changed, owner = what_changed(alert), owner_line(alert)
+    if changed or owner:
+        lines = ([f"*What changed:* {changed}"] if changed else []) + ([f"*Owner:* {owner}"] if owner else [])
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": fit("\n".join(lines), LIMITS["section_text"], mrkdwn=True)},
+            }
+        )
+        fallback += f" ({changed})" if changed else ""
     context = fit(_context(alert), LIMITS["context_text"], mrkdwn=True)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
 

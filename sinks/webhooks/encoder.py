@@ -6,7 +6,7 @@ structure::
     {"type": "alert.triggered",                   # alert.repeated | alert.resolved
      "timestamp": "2026-11-28T00:01:00.000Z",     # when the notification happened (alert.timestamp_ms)
      "data": {"id": ..., "name": ..., "severity": ..., ...every Alert field...,
-              "group": {...}, "labels": {...}}}   # group and labels as JSON objects
+              "group": {...}, "labels": {...}, "context": {...}}}   # group, labels, context as objects
 
 Non-finite numbers (a resolve after a gap has ``current_value`` NaN) are sent
 as ``null``. Bodies are kept under :data:`MAX_BODY_BYTES` (the specification
@@ -64,6 +64,7 @@ def payload(alert: Alert) -> bytes:
     data = {key: _finite(value) for key, value in alert._asdict().items()}
     data["group"] = json.loads(alert.group or "{}")
     data["labels"] = json.loads(alert.labels or "{}")
+    data["context"] = json.loads(alert.context or "{}")
     document = {"type": NOTIFICATION_EVENTS[alert.notification], "timestamp": _iso(alert.timestamp_ms), "data": data}
     body = _dump(document)
     for field in ("description", "summary"):

@@ -44,7 +44,9 @@ space-separated ``v1,<sig>`` entries: any one matching is accepted). MLflow
 retries a failed delivery with the same id and timestamp.
 
 GitHub webhooks: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``;
-the event name is the ``X-GitHub-Event`` header.
+the event name is the ``X-GitHub-Event`` header. ``normalize_github`` lives in
+:mod:`sources.github.events` (shared with the ``github`` poller, so webhooks and
+polls give the same payloads) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ from collections import OrderedDict
 from typing import Any
 
 from airis_mon.errors import PermanentError
-from airis_mon.timeutil import to_epoch_ms
+from sources.github.events import normalize_github
+from sources.normalize_util import as_dict, as_str, event, first_time_ms
 
 __all__ = [
     "GITHUB_SIGNATURE_HEADER",
@@ -82,10 +85,6 @@ _MLFLOW_SIGNATURE_VERSION = "v1"
 #: At most this many ``v1,<sig>`` entries are checked in one signature header.
 _MAX_SIGNATURES = 8
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
-#: Body times outside [1970, 2100) are not trusted; the receive time is used instead.
-_MAX_PLAUSIBLE_MS = 4_102_444_800_000
-_TEXT_LIMIT = 200
-_FAILED_CONCLUSIONS = frozenset({"failure", "timed_out", "cancelled", "startup_failure"})
 
 
 class WebhookRejected(PermanentError):  # noqa: N818 (the gateway contract names it so)
@@ -235,56 +234,6 @@ class ReplayGuard:
             return False
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    """A scalar as text; ``None`` for missing values and containers."""
-    if value is None or isinstance(value, (dict, list, tuple, set)):
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _time_ms(value: Any) -> int | None:
-    """Epoch ms of a body time (ISO-8601 or epoch number), ``None`` when absent or implausible."""
-    if value is None or value == "":
-        return None
-    try:
-        ms = to_epoch_ms(value)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    return ms if 0 <= ms < _MAX_PLAUSIBLE_MS else None
-
-
-def _first_time_ms(received_ms: int, *values: Any) -> int:
-    for value in values:
-        ms = _time_ms(value)
-        if ms is not None:
-            return ms
-    return int(received_ms)
-
-
-def _short(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
-    """The first line of a text, at most ``limit`` characters."""
-    text = _str(value)
-    if text is None:
-        return None
-    lines = text.strip().splitlines()
-    return lines[0][:limit] if lines else ""
-
-
-def _login(user: Any) -> str | None:
-    return _str(_dict(user).get("login"))
-
-
-def _event(timestamp_ms: int, event_type: str, source: str, severity: str, data: dict) -> dict:
-    return {"timestamp": timestamp_ms, "event_type": event_type, "source": source, "severity": severity, "data": data}
-
-
 # --------------------------------------------------------------------------- MLflow
 
 
@@ -303,24 +252,24 @@ def normalize_mlflow(body: Any, received_ms: int) -> list[dict]:
     """
     envelope = body if isinstance(body, dict) else {}
     raw = envelope.get("data")
-    fields = _dict(raw)
-    entity = _str(envelope.get("entity")) or "unknown"
-    action = _str(envelope.get("action")) or "unknown"
+    fields = as_dict(raw)
+    entity = as_str(envelope.get("entity")) or "unknown"
+    action = as_str(envelope.get("action")) or "unknown"
 
-    data: dict[str, Any] = {"model_name": _str(fields.get("name")), "change": f"{entity}.{action}"}
-    version = _str(fields.get("version"))
+    data: dict[str, Any] = {"model_name": as_str(fields.get("name")), "change": f"{entity}.{action}"}
+    version = as_str(fields.get("version"))
     if version is not None:
         data["version"] = version
     for key in ("alias", "run_id", "source", "description"):
-        value = _str(fields.get(key))
+        value = as_str(fields.get(key))
         if value:
             data[key] = value
-    tag_key = _str(fields.get("key"))
+    tag_key = as_str(fields.get("key"))
     if tag_key is not None:
-        data["tags"] = {tag_key: None if action == "deleted" else _str(fields.get("value"))}
-    elif _dict(fields.get("tags")):
-        data["tags"] = {str(k): _str(v) for k, v in fields["tags"].items()}
-    workspace = _str(envelope.get("workspace"))
+        data["tags"] = {tag_key: None if action == "deleted" else as_str(fields.get("value"))}
+    elif as_dict(fields.get("tags")):
+        data["tags"] = {str(k): as_str(v) for k, v in fields["tags"].items()}
+    workspace = as_str(envelope.get("workspace"))
     if workspace:
         data["workspace"] = workspace
     if not isinstance(body, dict):
@@ -330,130 +279,5 @@ def normalize_mlflow(body: Any, received_ms: int) -> list[dict]:
     else:
         data["raw"] = {} if raw is None else {"data": raw}
 
-    timestamp = _first_time_ms(received_ms, envelope.get("timestamp"))
-    return [_event(timestamp, "model_version_status", "mlflow", "info", data)]
-
-
-# --------------------------------------------------------------------------- GitHub
-
-
-def _repository(body: dict, *fallbacks: Any) -> str | None:
-    for candidate in (body.get("repository"), *fallbacks):
-        name = _str(_dict(candidate).get("full_name"))
-        if name:
-            return name
-    return None
-
-
-def _workflow_run(body: dict, received_ms: int) -> list[dict]:
-    run = _dict(body.get("workflow_run"))
-    action = _str(body.get("action"))
-    conclusion = _str(run.get("conclusion"))
-    status = _str(run.get("status"))
-    started_ms = _time_ms(run.get("run_started_at"))
-    updated_ms = _time_ms(run.get("updated_at"))
-    data: dict[str, Any] = {
-        "repository": _repository(body, run.get("repository")),
-        "workflow": _str(run.get("name")) or _str(_dict(body.get("workflow")).get("name")),
-        "action": action,
-        "run_number": run.get("run_number"),
-        "run_id": run.get("id"),
-        "run_attempt": run.get("run_attempt"),
-        "status": status,
-        "conclusion": conclusion,
-        "branch": _str(run.get("head_branch")),
-        "actor": _login(run.get("actor")) or _login(run.get("triggering_actor")) or _login(body.get("sender")),
-        "event": _str(run.get("event")),
-        "html_url": _str(run.get("html_url")),
-    }
-    duration_s = None
-    if started_ms is not None and updated_ms is not None and updated_ms >= started_ms:
-        duration_s = (updated_ms - started_ms) / 1000
-        data["duration_s"] = duration_s
-    timestamp = _first_time_ms(received_ms, run.get("updated_at"), run.get("run_started_at"), run.get("created_at"))
-    severity = "warning" if conclusion in _FAILED_CONCLUSIONS else "info"
-    payloads = [_event(timestamp, "workflow_run", "github", severity, data)]
-
-    completed = action == "completed" or status == "completed"
-    if completed and duration_s is not None:
-        tags = {key: data[key] or "" for key in ("repository", "workflow", "status", "conclusion", "branch", "actor")}
-        metric = {"name": "workflow_duration", "value": duration_s, "unit": "s", "tags": tags}
-        payloads.append({"timestamp": timestamp, "source": "github_actions", "metrics": [metric]})
-    return payloads
-
-
-def _push(body: dict, received_ms: int) -> list[dict]:
-    ref = _str(body.get("ref"))
-    head = _dict(body.get("head_commit"))
-    commits = body.get("commits")
-    pusher = _dict(body.get("pusher"))
-    data: dict[str, Any] = {
-        "repository": _repository(body),
-        "ref": ref,
-        "branch": ref.removeprefix("refs/heads/") if ref and ref.startswith("refs/heads/") else None,
-        "before": _str(body.get("before")),
-        "after": _str(body.get("after")),
-        "pusher": _str(pusher.get("name")) or _login(body.get("sender")),
-        "commits": len(commits) if isinstance(commits, list) else 0,
-        "head_commit": _short(head.get("message")),
-        "created": body.get("created") is True,
-        "deleted": body.get("deleted") is True,
-        "forced": body.get("forced") is True,
-    }
-    timestamp = _first_time_ms(received_ms, head.get("timestamp"), _dict(body.get("repository")).get("pushed_at"))
-    return [_event(timestamp, "push", "github", "info", data)]
-
-
-def _pull_request(body: dict, received_ms: int) -> list[dict]:
-    pull = _dict(body.get("pull_request"))
-    number = body.get("number", pull.get("number"))
-    data: dict[str, Any] = {
-        "repository": _repository(body, _dict(pull.get("base")).get("repo")),
-        "action": _str(body.get("action")),
-        "number": number,
-        "title": _short(pull.get("title")),
-        "state": _str(pull.get("state")),
-        "merged": pull.get("merged") is True,
-        "base": _str(_dict(pull.get("base")).get("ref")),
-        "head": _str(_dict(pull.get("head")).get("ref")),
-        "user": _login(pull.get("user")),
-        "html_url": _str(pull.get("html_url")),
-    }
-    timestamp = _first_time_ms(received_ms, pull.get("updated_at"), pull.get("created_at"))
-    return [_event(timestamp, "pull_request", "github", "info", data)]
-
-
-def _event_name(event_name: Any) -> str:
-    """``X-GitHub-Event`` reduced to ``[a-z0-9_]``, at most 64 characters."""
-    name = re.sub(r"[^a-z0-9_]+", "_", (_str(event_name) or "").strip().lower()).strip("_")
-    return name[:64] or "unknown"
-
-
-def normalize_github(event_name: str, body: Any, received_ms: int) -> list[dict]:
-    """Payloads of the public contract for one GitHub webhook delivery.
-
-    ``event_name`` is the ``X-GitHub-Event`` header. ``workflow_run`` gives an
-    event (severity ``warning`` when the conclusion is a failure, timeout or
-    cancellation) and, for a completed run whose start and end are known, a
-    ``workflow_duration`` metrics payload (source ``github_actions``);
-    ``push`` and ``pull_request`` give one event each; ``ping`` gives
-    nothing; any other event gives one ``github_<event>`` event with the
-    repository, action and sender. Never raises: missing fields become
-    ``None``, and times missing from the body become ``received_ms``.
-    """
-    name = _event_name(event_name)
-    payload = body if isinstance(body, dict) else {}
-    if name == "ping":
-        return []
-    if name == "workflow_run":
-        return _workflow_run(payload, received_ms)
-    if name == "push":
-        return _push(payload, received_ms)
-    if name == "pull_request":
-        return _pull_request(payload, received_ms)
-    data = {
-        "repository": _repository(payload),
-        "action": _str(payload.get("action")),
-        "sender": _login(payload.get("sender")),
-    }
-    return [_event(int(received_ms), f"github_{name}", "github", "info", data)]
+    timestamp = first_time_ms(received_ms, envelope.get("timestamp"))
+    return [event(timestamp, "model_version_status", "mlflow", "info", data)]

@@ -143,6 +143,7 @@ def test_validate_exits_non_zero_listing_every_error(tmp_path):
 
 def test_the_example_config_with_every_source_is_valid(monkeypatch):
     monkeypatch.setenv("AIRIS_TOKEN_CI", "example-token")
+    monkeypatch.setenv("LDAP_BIND_PASSWORD", "example-password")
     config = load_config(REPO / "examples" / "integrations.yaml")
     types = {integration.type for integration in config.integrations}
     from airis_mon.registry import known_types

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from airis_mon.schema import Alert
+from airis_mon.schema import Alert, model_id_of
 from transforms.rules.config import (
     DEFAULT_NO_DATA_SUMMARY,
     DEFAULT_RESOLVE_SUMMARY,
@@ -146,7 +146,7 @@ class _Emitter:
                 description=_render(rule.description, "", values) if rule.description else summary,
                 timestamp_ms=at_ms,
                 source=self.group.source,
-                model_id=labels.get("model_id") or labels.get("model_name") or labels.get("endpoint_name") or "",
+                model_id=model_id_of(labels),
                 environment=labels.get("environment", ""),
                 alert_type=rule.alert_type,
                 threshold=values["threshold"],

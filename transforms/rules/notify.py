@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 
+from airis_mon.enrichment import EnrichmentConfig
 from airis_mon.routing import DefaultRoute, Route, Silence, route_sinks
 from airis_mon.schema import Alert
 
@@ -43,20 +44,24 @@ class ApplySilences(beam.PTransform):
         return alerts | "MarkSilenced" >> beam.Map(silence, self._silences)
 
 
-def _routes_for(alert: Alert, routes: tuple[Route, ...], default: DefaultRoute):
+def _routes_for(alert: Alert, routes: tuple[Route, ...], default: DefaultRoute, enrichment: EnrichmentConfig):
     if alert.silenced:
         return
-    for sink in route_sinks(routes, default, alert.severity, alert_labels(alert)):
+    owner = enrichment.owner_of(alert.model_id) if alert.model_id else None
+    owner_sinks = owner.owner_sinks(alert.severity) if owner is not None else ()
+    for sink in route_sinks(routes, default, alert.severity, alert_labels(alert), owner_sinks):
         yield sink, alert
 
 
 class RouteAlerts(beam.PTransform):
-    """Alerts -> ``(sink name, alert)`` for every sink a route chooses."""
+    """Alerts -> ``(sink name, alert)`` for every sink chosen: the owning team's sinks
+    (``enrichment.ownership``), the matching routes, else the default route."""
 
-    def __init__(self, routes: Sequence[Route], default: DefaultRoute):
+    def __init__(self, routes: Sequence[Route], default: DefaultRoute, enrichment: EnrichmentConfig | None = None):
         super().__init__()
         self._routes = tuple(routes)
         self._default = default
+        self._enrichment = enrichment or EnrichmentConfig()
 
     def expand(self, alerts):
-        return alerts | "ChooseSinks" >> beam.FlatMap(_routes_for, self._routes, self._default)
+        return alerts | "ChooseSinks" >> beam.FlatMap(_routes_for, self._routes, self._default, self._enrichment)

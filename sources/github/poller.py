@@ -1,0 +1,135 @@
+"""The ``github`` poller: GitHub Actions workflow runs -> the webhook path's payloads (no Beam).
+
+Each poll lists the workflow runs of every configured repository created in
+the last ``lookback_s`` seconds (newest first, paged; see
+:mod:`sources.github.client`), keeps those of the configured ``workflows``
+(a run's ``name``, its workflow file's path, or that file's name) and, for
+every run that *completed* and was not reported before, emits what the
+gateway emits for a ``workflow_run`` webhook with action ``completed``
+(:func:`sources.github.events.completed_run_payloads`):
+
+- a ``workflow_run`` event (source ``github``; severity ``warning`` for a
+  failure, timeout, cancellation or startup failure, else ``info``) at the
+  run's ``updated_at``, with repository, workflow, run id/number/attempt,
+  status, conclusion, branch, actor, event, html_url and ``duration_s``;
+- a ``workflow_duration`` metric (``s``, ``updated_at - run_started_at``,
+  source ``github_actions``) tagged repository, workflow, status, conclusion,
+  branch, actor.
+
+With ``environment`` set, an ``environment`` tag (and event field) is added;
+left empty, the payloads are identical to the webhook ones, so both paths
+feed the same series.
+
+Memory: a run is reported once per attempt (key ``owner/name#id#run_attempt``;
+a re-run is a new attempt and is reported when it completes). The first poll
+with nothing remembered reports every completed run of the lookback window.
+With ``state_file`` the memory is that JSON file, read at every poll and
+replaced atomically after it, so a new poller (the next bounded run, another
+worker) does not repeat runs; without it the memory lives in the poller only.
+Entries are forgotten once their run was created before the lookback (it is
+no longer listed). Delivery is at most once: the memory is saved before the
+payloads are handed on, and a failed poll (any repository) saves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airis_mon.errors import PermanentError
+from sources.github.client import GithubClient
+from sources.github.config import GithubConfig
+from sources.github.events import completed_run_payloads
+from sources.normalize_util import as_dict, as_str, time_ms
+from sources.state_file import read_state, write_state
+
+__all__ = ["GithubPoller", "load_memory", "run_key", "save_memory", "watched"]
+
+_STATE_FILE_VERSION = 1
+
+
+def run_key(repository: str, run: dict) -> str:
+    """The memory key of one attempt of one run: ``owner/name#id#attempt``."""
+    return f"{repository}#{run.get('id')}#{run.get('run_attempt') or 1}"
+
+
+def watched(run: dict, workflows: list[str] | None) -> bool:
+    """Whether ``run`` belongs to one of ``workflows`` (None: every workflow), matched on the
+    run's ``name``, its workflow file's ``path`` (without an ``@ref`` suffix) or that file's name."""
+    if workflows is None:
+        return True
+    path = (as_str(run.get("path")) or "").split("@", 1)[0]
+    names = {as_str(run.get("name")), path, os.path.basename(path)} - {None, ""}
+    return not names.isdisjoint(workflows)
+
+
+def load_memory(path: str) -> dict[str, int] | None:
+    """Reported runs in ``path`` (key -> created_at epoch ms); None when the file does not exist yet."""
+    document = read_state(path, "github", _STATE_FILE_VERSION)
+    if document is None:
+        return None
+    runs = document.get("runs")
+    if not isinstance(runs, dict) or not all(isinstance(v, int) for v in runs.values()):
+        raise PermanentError(f"state file {path} is not a github state file (bad 'runs'); delete it to start over")
+    return dict(runs)
+
+
+def save_memory(path: str, memory: dict[str, int]) -> None:
+    """Remember the reported runs (atomically)."""
+    write_state(path, {"runs": dict(sorted(memory.items()))}, _STATE_FILE_VERSION)
+
+
+class GithubPoller:
+    """Polls GitHub Actions runs; see the module docstring. ``GithubPoller(config)`` is the
+    factory :class:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
+
+    def __init__(self, config: GithubConfig):
+        self._config = config
+        self._client: GithubClient | None = None
+        self._memory: dict[str, int] | None = None  # without a state file
+
+    def setup(self) -> None:
+        config = self._config
+        token = config.token.get_secret_value() if config.token is not None else None
+        self._client = GithubClient(config.base_url, token, config.page_size, config.timeout_s,
+                                    config.request_interval_s)  # fmt: skip
+
+    def teardown(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def poll(self, now_ms: int) -> list[dict]:
+        config = self._config
+        if self._client is None:
+            self.setup()
+        cutoff_ms = now_ms - config.lookback_s * 1000
+        listed = {repository: self._client.list_runs(repository, cutoff_ms) for repository in config.repositories}
+        memory = (load_memory(config.state_file) if config.state_file else self._memory) or {}
+        kept = {key: created for key, created in memory.items() if created >= cutoff_ms}
+        completed: list[tuple[int, str, dict]] = []
+        for repository, runs in listed.items():
+            for run in runs:
+                if as_str(run.get("status")) != "completed" or not watched(run, config.workflows):
+                    continue
+                key = run_key(repository, run)
+                if key not in memory:
+                    completed.append((time_ms(run.get("updated_at")) or now_ms, key, run))
+                kept[key] = time_ms(run.get("created_at")) or now_ms
+        if config.state_file:
+            save_memory(config.state_file, kept)
+        else:
+            self._memory = kept
+        payloads: list[dict] = []
+        for _, _, run in sorted(completed, key=lambda item: item[:2]):
+            payloads.extend(self._with_environment(completed_run_payloads(run, now_ms)))
+        return payloads
+
+    def _with_environment(self, payloads: list[dict]) -> list[dict]:
+        environment = self._config.environment
+        if not environment:
+            return payloads
+        for payload in payloads:
+            for metric in payload.get("metrics", []):
+                metric["tags"]["environment"] = environment
+            if "event_type" in payload:
+                as_dict(payload.get("data"))["environment"] = environment
+        return payloads
