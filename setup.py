@@ -44,7 +44,7 @@ EXTRAS = {
     ],
     "prometheus": ["prometheus-client>=0.20"],
     "ldap": ["ldap3>=2.9"],
-    "github": ["PyGithub>=2.3"],
+    "github": ["PyGithub>=2.5"],
     "gateway": ["fastapi>=0.110", "uvicorn>=0.29"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

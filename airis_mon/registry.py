@@ -72,6 +72,13 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "source",
+        "github",
+        "sources.github.config:GithubConfig",
+        "sources.github.transform:ReadFromGithub",
+        "GitHub Actions workflow runs (PyGithub): a workflow_run event and workflow_duration (s) per completed run",
+    ),
+    Component(
+        "source",
         "ldap",
         "sources.ldap.config:LdapConfig",
         "sources.ldap.transform:ReadFromLdap",
