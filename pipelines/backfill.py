@@ -17,7 +17,10 @@ For every ``type: cloudwatch`` integration of the config (or the one named):
    resumes where it stopped. On a terminal, a progress line shows chunks done
    and the ETA. Memory holds one ``GetMetricData`` page and one chunk at a time.
 3. The chunks then run through the main job's graph (normalize, aggregate,
-   the configured rules, storage) as a ``point_files`` source. Storage file
+   storage) as a ``point_files`` source, in slices of about 3 million points
+   (the local runner holds a run's shuffle in memory), and one last run
+   evaluates the configured rules over the stored aggregates of every slice,
+   in time order, through the same engine as a live run. Storage file
    names derive from the chunk files, so backfilling the same range twice
    gives the same files, not duplicated rows. Notification sinks and routes
    are left out: a backfill stores its alerts, it never pages anyone.
@@ -26,6 +29,7 @@ For every ``type: cloudwatch`` integration of the config (or the one named):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import sys
 import time
@@ -41,16 +45,21 @@ from airis_mon.config import Config, load_config
 from airis_mon.errors import AirisError, ConfigError, PermanentError, TransientError
 from airis_mon.files import write_atomically
 from airis_mon.retry import Attempt, Outcome, RetryConfig, with_retries
+from airis_mon.schema import Event
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
-from pipelines.main import build_pipeline
-from sinks.parquet import ParquetSinkConfig
+from pipelines.backtest import ReadAggregates, stored_window_seconds
+from pipelines.main import build_pipeline, run_key_for
+from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from sources.cloudwatch.client import CloudWatchClient
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.cloudwatch.planner import MAX_QUERIES_PER_CALL, Chunk, plan_chunks
 from sources.cloudwatch.poller import CloudWatchPoller
 from sources.point_files import PointFilesConfig
+from transforms.enrich import EnrichAlerts
+from transforms.rules.batch import EvaluateRules
+from transforms.rules.notify import ApplySilences
 
-__all__ = ["backfill_config", "chunk_path", "fetch_chunks", "run", "store_and_evaluate"]
+__all__ = ["backfill_config", "chunk_path", "fetch_chunks", "plan_slices", "run", "store_and_evaluate"]
 
 RETRY = RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=30.0, max_total_s=300.0)
 
@@ -154,15 +163,91 @@ def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: 
     return config.model_copy(update=update)
 
 
-def store_and_evaluate(
-    config: Config, chunk_files: dict[str, list[Path]], output: str, beam_args: Sequence[str] = ()
-) -> beam.runners.runner.PipelineResult:
-    """Run the main job's graph over the chunk files (step 3 of the module docstring); wait for it."""
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
-    build_pipeline(pipeline, backfill_config(config, chunk_files, output), output)
+#: Points per Beam run of the store step. The local runner keeps a run's whole shuffle in memory
+#: (about 80 bytes a point), so a long range is stored in slices of about this many points.
+DEFAULT_SLICE_POINTS = 3_000_000
+
+
+def _chunk_start(path: Path) -> int:
+    return int(path.name.split("-")[1])
+
+
+def plan_slices(chunk_files: dict[str, list[Path]], max_points: int) -> list[dict[str, list[Path]]]:
+    """Consecutive chunks (all integrations, in time order) grouped into slices of at most ``max_points``
+    points each (a bigger chunk is a slice of its own); point counts come from the Parquet footers."""
+    chunks = sorted(((_chunk_start(p), name, p) for name, paths in chunk_files.items() for p in paths),
+                    key=lambda item: (item[0], item[1]))  # fmt: skip
+    slices: list[dict[str, list[Path]]] = []
+    current: dict[str, list[Path]] = {}
+    points = 0
+    for _, name, path in chunks:
+        rows = pq.read_metadata(path).num_rows
+        if current and points + rows > max_points:
+            slices.append(current)
+            current, points = {}, 0
+        current.setdefault(name, []).append(path)
+        points += rows
+    if current:
+        slices.append(current)
+    return slices
+
+
+def _run(pipeline: beam.Pipeline) -> beam.runners.runner.PipelineResult:
     result = pipeline.run()
     result.wait_until_finish()
     return result
+
+
+def store_and_evaluate(
+    config: Config,
+    chunk_files: dict[str, list[Path]],
+    output: str,
+    beam_args: Sequence[str] = (),
+    slice_points: int = DEFAULT_SLICE_POINTS,
+) -> str:
+    """Step 3 of the module docstring; returns the run key of the stored alerts.
+
+    a. Each slice (:func:`plan_slices`) runs the main job's graph without rules:
+       normalize, aggregate, store metrics and aggregates. Memory is bounded by
+       the slice, not by the range.
+    b. One run evaluates the rules over the aggregates those slices stored, in
+       time order, through the same engine as a live run, so an episode that
+       spans two slices is one episode, and stores the alerts.
+    """
+    store_only = config.model_copy(update={"rules": ()})
+    aggregate_files = []
+    run_keys = []
+    for part in plan_slices(chunk_files, slice_points):
+        part_config = backfill_config(store_only, part, output)
+        run_key = run_key_for(part_config)
+        _run_graph(part_config, output, beam_args)
+        storage = Path(part_config.sinks[0].path)
+        aggregate_files += sorted(str(p) for p in storage.glob(f"aggregates/date=*/part-{run_key}-*.parquet"))
+        run_keys.append(run_key)
+    alerts_key = hashlib.sha256(" ".join(run_keys).encode()).hexdigest()[:16]
+    if not config.rules or not aggregate_files:
+        return alerts_key
+    window_s = stored_window_seconds(aggregate_files)
+    storage = backfill_config(config, chunk_files, output).sinks[0]
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    no_events = pipeline | "NoEvents" >> beam.Create([]).with_output_types(Event)
+    alerts = (
+        pipeline
+        | "AggregateFiles" >> beam.Create(aggregate_files)
+        | "ReadAggregates" >> beam.ParDo(ReadAggregates(None, None))
+        | "EvaluateRules" >> EvaluateRules(config.rules, window_s)
+        | "ApplySilences" >> ApplySilences(config.silences)
+        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, no_events)
+    )
+    _ = {"alerts": alerts} | "StoreAlerts" >> WriteToStorage(storage, alerts_key)
+    _run(pipeline)
+    return alerts_key
+
+
+def _run_graph(config: Config, output: str, beam_args: Sequence[str]) -> None:
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    build_pipeline(pipeline, config, output)
+    _run(pipeline)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -172,6 +257,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--end", required=True, help="ISO-8601 end of the range (exclusive)")
     parser.add_argument("--output", default="./airis-mon-output", help="storage folder. Default: ./airis-mon-output")
     parser.add_argument("--integration", default=None, help="only this cloudwatch integration")
+    parser.add_argument(
+        "--slice-points",
+        type=int,
+        default=DEFAULT_SLICE_POINTS,
+        help=f"points per storage run (memory: about 80 bytes a point). Default: {DEFAULT_SLICE_POINTS}",
+    )
     args, beam_args = parser.parse_known_args(argv)
     try:
         config = load_config(args.config)
@@ -190,7 +281,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (AirisError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
-    store_and_evaluate(config, chunk_files, args.output, beam_args)
+    store_and_evaluate(config, chunk_files, args.output, beam_args, args.slice_points)
     total = sum(len(paths) for paths in chunk_files.values())
     print(f"AIRIS-MON backfill {args.start} .. {args.end}: {total} chunk(s) stored under {Path(args.output).resolve()}")
     return 0

@@ -33,7 +33,7 @@ from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences
 
-__all__ = ["aggregate_files", "episode_table", "run"]
+__all__ = ["ReadAggregates", "aggregate_files", "episode_table", "run", "stored_window_seconds"]
 
 _DAY_MS = 86_400_000
 
@@ -75,7 +75,7 @@ def stored_window_seconds(files: Sequence[str]) -> int:
     return (first.column("window_end_ms")[0].as_py() - first.column("window_start_ms")[0].as_py()) // 1000
 
 
-class _ReadAggregates(beam.DoFn):
+class ReadAggregates(beam.DoFn):
     """An aggregate file -> its rows inside [start, end), as one table."""
 
     def __init__(self, start_ms: int | None, end_ms: int | None):
@@ -168,7 +168,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _ = (
             pipeline
             | "AggregateFiles" >> beam.Create(files)
-            | "ReadAggregates" >> beam.ParDo(_ReadAggregates(start_ms, end_ms))
+            | "ReadAggregates" >> beam.ParDo(ReadAggregates(start_ms, end_ms))
             | "EvaluateRules" >> EvaluateRules(config.rules, window_s, until_ms=end_ms)
             | "ApplySilences" >> ApplySilences(config.silences)
             | "WriteAlerts" >> WriteToNotificationLog(NotificationLogConfig(name="backtest", path=str(alerts_path)))

@@ -80,3 +80,47 @@ def test_ranges_beyond_retention_and_configs_without_cloudwatch_are_clear_errors
     assert "no `type: cloudwatch` integration" in capsys.readouterr().err
     assert run(["--config", str(config), "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z"]) == 2
     assert "--end must be after --start" in capsys.readouterr().err
+
+
+def test_slices_store_the_same_rows_and_one_episode_across_slice_boundaries(tmp_path):
+    """Three 10-minute chunks, an incident from minute 8 to 13: stored in one slice or in three, the
+    aggregates are the same rows and the rules see one episode (trigger and resolve in different slices)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airis_mon.config import parse_config
+    from pipelines.backfill import plan_slices, store_and_evaluate
+    from sources.cloudwatch.client import MetricQuery
+    from sources.cloudwatch.points import points_table
+
+    start = 1_795_824_000  # 2026-11-28T00:00:00Z
+    query = MetricQuery("ep-a", "AllTraffic", "Invocation5XXErrors", "Sum")
+    chunks = []
+    for index in range(3):
+        begin = start + index * 600
+        times = [pa.scalar(t * 1_000_000, pa.timestamp("us", tz="UTC")).as_py() for t in range(begin, begin + 600, 60)]
+        values = [50.0 if 8 <= (t.timestamp() - start) // 60 < 13 else 1.0 for t in times]
+        path = tmp_path / "chunks" / f"chunk-{begin}-{begin + 600}-60.parquet"
+        path.parent.mkdir(exist_ok=True)
+        pq.write_table(points_table([(query, times, values)], "prod"), path, store_schema=False)
+        chunks.append(path)
+    assert [len(s["sm"]) for s in plan_slices({"sm": chunks}, 10)] == [1, 1, 1]
+    assert [len(s["sm"]) for s in plan_slices({"sm": chunks}, 25)] == [2, 1]
+    document = {
+        "rules": [{"name": "burst", "metric": "invocation_5xx_errors", "group_by": ["endpoint_name"],
+                   "aggregation": "sum", "comparator": ">", "threshold": 20, "severity": "critical"}],
+    }  # fmt: skip
+    config = parse_config(document, tmp_path)
+    results = {}
+    for slice_points in (1000, 10):
+        out = tmp_path / f"out-{slice_points}"
+        store_and_evaluate(config, {"sm": chunks}, str(out), slice_points=slice_points)
+        alerts = [json.loads(line) for p in out.glob("alerts-*.jsonl") for line in p.read_text().splitlines()]
+        aggregates = pq.read_table(out / "aggregates").sort_by([("window_start_ms", "ascending")])
+        results[slice_points] = (
+            sorted((a["notification"], (a["timestamp_ms"] // 1000 - start) // MIN, a["id"]) for a in alerts),
+            aggregates.filter(pa.compute.equal(aggregates.column("source"), "aws_sagemaker")).to_pylist(),
+        )
+    assert [(kind, minute) for kind, minute, _ in results[10][0]] == [("resolve", 13), ("trigger", 9)]
+    assert results[10] == results[1000]
+    assert len(results[10][1]) == 30
