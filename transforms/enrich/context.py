@@ -6,15 +6,18 @@ facts arrive feeds it the same way:
 - ``user_sync`` events (the ``ldap`` source, the gateway's user-sync API):
   the user directory, by username and by e-mail (the latest sync of a user wins);
 - ``model_version_status`` events (the ``mlflow`` source, MLflow webhooks):
-  registry changes per registered model: new versions, alias moves, stage moves;
+  registry changes per registered model: new versions, alias moves, stage moves,
+  with the version's stage, aliases and run after the change (the ``mlflow``
+  source's :func:`~sources.mlflow.snapshot.model_metadata` fields);
 - ``workflow_run`` and ``push`` events (the ``github`` source, GitHub webhooks):
   CI activity per repository.
 
 :func:`alert_context` then gives an alert its owner and team (ownership map
 + directory) and its *change context*: the most recent registry change of
 its model and the most recent workflow run or push of its repository that
-happened within ``lookback_s`` before the episode started, plus one
-sentence saying so::
+happened within ``lookback_s`` before the episode started, the registry
+state of the newest version seen before it (``registry``), plus one sentence
+saying so::
 
     "p95_latency breached 23 min after model v12 became champion; deployed by run #481 of deploy (success, by alice)"
 
@@ -98,7 +101,8 @@ class EnrichmentContext:
         model = data.get("model_name")
         if not isinstance(model, str) or not model:
             return
-        change = {"at_ms": at_ms, **{k: data.get(k) for k in ("version", "change", "alias", "to_stage", "stage")}}
+        keys = ("version", "change", "alias", "to_stage", "stage", "aliases", "run_id")
+        change = {"at_ms": at_ms, **{k: data.get(k) for k in keys}}
         self.model_changes[model] = _newest([*self.model_changes.get(model, []), change])
 
     def _add_activity(self, at_ms: int, kind: str, data: dict) -> None:
@@ -121,6 +125,13 @@ def _newest(entries: list[dict]) -> list[dict]:
 def _latest_before(entries: Iterable[dict], anchor_ms: int, lookback_ms: int) -> dict | None:
     candidates = [e for e in entries if anchor_ms - lookback_ms <= e["at_ms"] <= anchor_ms]
     return candidates[-1] if candidates else None
+
+
+def _version_number(version: Any) -> int:
+    try:
+        return int(version)
+    except (TypeError, ValueError):
+        return -1
 
 
 def describe_change(change: dict) -> str:
@@ -176,6 +187,13 @@ def alert_context(alert: Alert, context: EnrichmentContext, config: EnrichmentCo
             out["owner"] = {k: user[k] for k in _USER_FIELDS if user.get(k)} if user else {"username": entry.owner}
             if user is None:
                 out["owner_in_directory"] = False
+    known = [
+        c for c in (context.model_changes.get(registry_model, []) if registry_model else []) if c["at_ms"] <= anchor_ms
+    ]
+    if known:  # the registry as last seen before the episode: the newest version's state
+        newest = max(known, key=lambda c: (_version_number(c.get("version")), c["at_ms"]))
+        out["registry"] = {"model": registry_model, **{k: newest[k] for k in ("version", "stage", "aliases", "run_id")
+                                                       if newest.get(k)}}  # fmt: skip
     what = alert.rule or alert.name
     change_models = context.model_changes.get(registry_model, []) if registry_model else []
     change = _latest_before(change_models, anchor_ms, lookback_ms)

@@ -48,7 +48,8 @@ USERS = event(0, "user_sync", {"count": 2, "users": [
      "title": "", "groups": []},
 ]})  # fmt: skip
 ALIAS = event(37, "model_version_status", {"model_name": "fraud-detector", "version": "12",
-                                           "change": "model_version_alias.created", "alias": "champion"})  # fmt: skip
+                                           "change": "model_version_alias.created", "alias": "champion",
+                                           "aliases": ["champion"], "stage": "None", "run_id": "r12"})  # fmt: skip
 OLD_VERSION = event(-200, "model_version_status", {"model_name": "fraud-detector", "version": "11",
                                                    "change": "model_version.created"})  # fmt: skip
 RUN = event(40, "workflow_run", {"repository": "acme/fraud", "workflow": "deploy", "run_number": 481,
@@ -77,6 +78,8 @@ def test_an_owned_alert_gets_its_owner_and_what_changed_within_the_lookback():
     assert (details["team"], details["slack_channel"], details["ownership"]) == ("risk-ml", "#risk-ml", "fraud")
     assert (details["change"]["version"], details["change"]["minutes_before"]) == ("12", 23)
     assert details["deploy"]["run_number"] == 481  # not the run still in progress, nor the push after the start
+    assert details["registry"] == {"model": "fraud-detector", "version": "12", "stage": "None",
+                                   "aliases": ["champion"], "run_id": "r12"}  # v12 is newer than v11  # fmt: skip
 
 
 def test_an_alias_of_the_model_and_the_owner_by_email_resolve_the_same_way():
