@@ -51,11 +51,13 @@ class EnrichmentContext:
     user_times: dict[str, int] = field(default_factory=dict)  # username -> time of the sync that set it
     model_changes: dict[str, list[dict]] = field(default_factory=dict)  # registered model -> changes
     repo_activity: dict[str, list[dict]] = field(default_factory=dict)  # owner/name -> runs and pushes
+    events_seen: int = 0  # grows with every event folded in: the newest of several refreshes has the most
 
     def add(self, event: Event) -> EnrichmentContext:
         """Fold one event in (events of other types are ignored)."""
         if event.event_type not in CONTEXT_EVENT_TYPES:
             return self
+        self.events_seen += 1
         try:
             data = json.loads(event.data)
         except ValueError:
@@ -71,6 +73,7 @@ class EnrichmentContext:
         return self
 
     def merge(self, other: EnrichmentContext) -> EnrichmentContext:
+        self.events_seen += other.events_seen
         for username, at_ms in other.user_times.items():
             self._set_user(at_ms, other.users[username])
         for model, changes in other.model_changes.items():

@@ -78,8 +78,10 @@ class BuildEnrichmentContext(beam.PTransform):
         )
 
 
-def _enrich_alert(alert: Alert, config: EnrichmentConfig, context: EnrichmentContext | None) -> Alert:
-    details = alert_context(alert, context or EnrichmentContext(), config)
+def _enrich_alert(alert: Alert, config: EnrichmentConfig, contexts: list[EnrichmentContext]) -> Alert:
+    # Batch: one context. Streaming: every refresh so far (accumulating panes); the newest saw the most events.
+    context = max(contexts, key=lambda c: c.events_seen, default=None) or EnrichmentContext()
+    details = alert_context(alert, context, config)
     if details.get("owner") or details.get("change") or details.get("deploy"):
         beam.metrics.Metrics.counter(COMPONENT, "alerts_with_context").inc()
     return alert._replace(context=json.dumps(details, sort_keys=True, separators=(",", ":")))
@@ -98,8 +100,7 @@ class EnrichAlerts(beam.PTransform):
         context = self._events | "BuildContext" >> BuildEnrichmentContext(self._config, self._streaming)
         if self._streaming:
             alerts = alerts | "AlertsInGlobalWindow" >> beam.WindowInto(window.GlobalWindows())
-        side = beam.pvalue.AsSingleton(context, default_value=None)
-        return alerts | "AddContext" >> beam.Map(_enrich_alert, self._config, side)
+        return alerts | "AddContext" >> beam.Map(_enrich_alert, self._config, beam.pvalue.AsList(context))
 
 
 def _owner_tags(tags_json: str, config: EnrichmentConfig) -> str:

@@ -186,3 +186,34 @@ def test_ownership_config_errors_name_the_entry():
     with pytest.raises(ConfigError, match="owned twice"):
         parse_config({"enrichment": {"ownership": [{"model": "a"}, {"model": "b", "aliases": ["a"]}]}},
                      __import__("pathlib").Path("."))  # fmt: skip
+
+
+def test_streaming_the_context_is_a_side_input_refreshed_on_processing_time_and_the_newest_refresh_wins():
+    """Two refreshes (accumulating panes) of the context side input: enrichment must not fail on several panes
+    and must use the newest. (The local runner holds the alerts back until the side input has fired, so both
+    alerts see the second refresh, the one that includes the deploy run.)"""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    stamped = beam.window.TimestampedValue
+    first, second = alert(), alert()._replace(id="a2")
+    stream = (
+        TestStream(output_tags={"events", "alerts"})
+        .add_elements([stamped(e, e.timestamp_ms / 1000) for e in (USERS, ALIAS)], tag="events")
+        .advance_processing_time(OWNERSHIP.refresh_interval_s + 1)
+        .add_elements([stamped(first, first.timestamp_ms / 1000)], tag="alerts")
+        .add_elements([stamped(RUN, RUN.timestamp_ms / 1000)], tag="events")
+        .advance_processing_time(OWNERSHIP.refresh_interval_s + 1)
+        .add_elements([stamped(second, second.timestamp_ms / 1000)], tag="alerts")
+        .advance_watermark_to_infinity(tag="events")
+        .advance_watermark_to_infinity(tag="alerts")
+    )
+    full = ("p95_latency breached 23 min after model v12 became champion; "
+            "deployed by run #481 of deploy (success, by alice)")  # fmt: skip
+    with beam.Pipeline(options=options) as pipeline:
+        streams = pipeline | stream
+        enriched = streams["alerts"] | EnrichAlerts(OWNERSHIP, streams["events"], streaming=True)
+        seen = enriched | beam.Map(lambda a: (a.id, json.loads(a.context)["summary"], json.loads(a.context)["team"]))
+        assert_that(seen, equal_to([("a1", full, "risk-ml"), ("a2", full, "risk-ml")]))
