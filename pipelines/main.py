@@ -34,6 +34,7 @@ from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
+from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
@@ -46,30 +47,14 @@ from transforms.rules.notify import ApplySilences, RouteAlerts
 __all__ = ["build_pipeline", "parse_args", "run", "run_key_for"]
 
 LOG = logging.getLogger("airis_mon.main")
-DEFAULT_OUTPUT = "./airis-mon-output"
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's options (:class:`~pipelines.options.AirisMonOptions`) and ``--validate``; the rest is Beam's."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.main", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--config",
-        default=None,
-        help="YAML config file (integrations, aggregation, rules, sinks). "
-        "Default: the bundled sample config, which reads the bundled sample day. Example: --config airis-mon.yaml",
-    )
-    parser.add_argument(
-        "--output",
-        default=DEFAULT_OUTPUT,
-        help=f"folder for storage sinks that set no path of their own. Default: {DEFAULT_OUTPUT}",
-    )
+    AirisMonOptions._add_argparse_args(parser)
     parser.add_argument(
         "--validate", action="store_true", help="check the config, print every error, and exit (0 if valid)"
-    )
-    parser.add_argument(
-        "--num-shards",
-        type=int,
-        default=16,
-        help="series shards for window aggregation (parallelism of the aggregate step). Default: 16",
     )
     return parser.parse_known_args(argv)
 
