@@ -33,6 +33,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.transforms import trigger, window
 
 from airis_mon.arrowutil import dictionary_encode, repeat_strings
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
@@ -161,11 +162,15 @@ class _ShardBySeries(beam.DoFn):
 
     Only what aggregation needs crosses the shuffle: the dictionary-encoded
     series key, the timestamp and the value (~20 bytes a point instead of the
-    full rows with their tag strings).
+    full rows with their tag strings). In streaming (``window_ms`` given) each
+    shard's points are also split by window, and each piece is timestamped at
+    its window's start, so Beam's event-time windows and watermark decide when
+    a window is complete.
     """
 
-    def __init__(self, num_shards: int):
+    def __init__(self, num_shards: int, window_ms: int | None = None):
         self._num_shards = num_shards
+        self._window_ms = window_ms
 
     def process(self, table: pa.Table):
         if table.num_rows == 0:
@@ -178,17 +183,30 @@ class _ShardBySeries(beam.DoFn):
             [_stable_shard(key, self._num_shards) for key in series.dictionary.to_pylist()], dtype=np.int64
         )
         shard = shard_of_series[series.indices.to_numpy()]
-        if (shard == shard[0]).all():
-            yield int(shard[0]), narrow
+        if self._window_ms is None:
+            if (shard == shard[0]).all():
+                yield int(shard[0]), narrow
+                return
+            for key, part in _split(narrow, shard):
+                yield key, part
             return
-        order = np.argsort(shard, kind="stable")
-        sorted_shards = shard[order]
-        bounds = np.flatnonzero(np.diff(sorted_shards)) + 1
-        for begin, end in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
-            # take(), not slice(): a pickled slice carries its whole parent
-            # table (apache/arrow GH-26685), which multiplied the shuffle by
-            # the shard count.
-            yield int(sorted_shards[begin]), _compact(narrow.take(pa.array(order[begin:end])))
+        window = narrow.column("timestamp_ms").to_numpy() // self._window_ms
+        first = int(window.min())
+        span = int(window.max()) - first + 1
+        for key, part in _split(narrow, shard * span + (window - first)):
+            window_start_s = (first + key % span) * self._window_ms / 1000
+            yield beam.window.TimestampedValue((key // span, part), window_start_s)
+
+
+def _split(narrow: pa.Table, keys: np.ndarray):
+    """``(key, rows of narrow with that key)`` for each distinct key."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    for begin, end in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+        # take(), not slice(): a pickled slice carries its whole parent table
+        # (apache/arrow GH-26685), which multiplied the shuffle by the shard count.
+        yield int(sorted_keys[begin]), _compact(narrow.take(pa.array(order[begin:end])))
 
 
 def part_name(shard: int) -> str:
@@ -223,8 +241,11 @@ class _AggregateShard(beam.DoFn):
         self._keep_points = keep_points
         self._windows = beam.metrics.Metrics.counter(COMPONENT, "series_windows")
 
-    def process(self, shard_and_tables):
+    def process(self, shard_and_tables, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
         shard, tables = shard_and_tables
+        part = part_name(shard)
+        if not isinstance(window, beam.window.GlobalWindow):  # streaming: one part per shard, window and pane
+            part += f"-w{int(window.start.micros // 1000)}-p{pane.index}"
         # Each batch brought its own dictionary; unify them, then one array.
         table = pa.concat_tables(list(tables)).unify_dictionaries().combine_chunks()
         series = table.column("series").chunk(0)
@@ -234,15 +255,16 @@ class _AggregateShard(beam.DoFn):
         self._windows.inc(aggregates.num_rows)
         yield aggregates
         if self._keep_points:
-            yield beam.pvalue.TaggedOutput(AGGREGATE_PARTS, (part_name(shard), aggregates))
-            yield beam.pvalue.TaggedOutput(POINT_PARTS, (part_name(shard), points_of_shard(series, timestamps, values)))
+            yield beam.pvalue.TaggedOutput(AGGREGATE_PARTS, (part, aggregates))
+            yield beam.pvalue.TaggedOutput(POINT_PARTS, (part, points_of_shard(series, timestamps, values)))
 
 
 class Aggregate(beam.PTransform):
     """Normalized point batches (one PCollection or a tuple of them) -> :data:`AGGREGATE_SCHEMA` tables
     (one per shard); see the module docstring."""
 
-    def __init__(self, window_seconds: int = 60, num_shards: int = 16, keep_points: bool = False):
+    def __init__(self, window_seconds: int = 60, num_shards: int = 16, keep_points: bool = False,
+                 streaming: bool = False, allowed_lateness_s: int = 0):  # fmt: skip
         super().__init__()
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be positive, got {window_seconds}")
@@ -251,17 +273,29 @@ class Aggregate(beam.PTransform):
         self._window_ms = window_seconds * 1000
         self._num_shards = num_shards
         self._keep_points = keep_points
+        self._streaming = streaming
+        self._allowed_lateness_s = allowed_lateness_s
 
     def expand(self, batches):
+        shard = _ShardBySeries(self._num_shards, self._window_ms if self._streaming else None)
         if isinstance(batches, beam.PCollection):
-            shards = batches | "ShardBySeries" >> beam.ParDo(_ShardBySeries(self._num_shards))
+            shards = batches | "ShardBySeries" >> beam.ParDo(shard)
         else:
             # Several inputs: shard each, then flatten the narrow tables. Flattening the full batches
             # first made the local runner copy every point of one input into a buffer (+1.2 GB at 2M points).
             shards = [
-                pcoll | f"ShardBySeries[{index}]" >> beam.ParDo(_ShardBySeries(self._num_shards))
-                for index, pcoll in enumerate(batches)
+                pcoll | f"ShardBySeries[{index}]" >> beam.ParDo(shard) for index, pcoll in enumerate(batches)
             ] | "FlattenShards" >> beam.Flatten()
+        if self._streaming:
+            # Event-time windows: a window's pane fires when the watermark passes its end; points up to
+            # allowed_lateness later fire a late pane with just them (discarding: the rule runner combines
+            # the partial windows, as it does across shards); later points are dropped by Beam.
+            shards = shards | "EventTimeWindows" >> beam.WindowInto(
+                window.FixedWindows(self._window_ms / 1000),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                allowed_lateness=self._allowed_lateness_s,
+            )
         aggregated = (
             shards
             | "GroupShards" >> beam.GroupByKey()

@@ -1,0 +1,31 @@
+"""The flex template's entry (``FLEX_TEMPLATE_PYTHON_PY_FILE``): run the main job with the launcher's arguments.
+
+Dataflow's launcher runs this file in the template image as
+``python /template/templates/launch.py --config=... --runner=DataflowRunner --project=... --region=...
+--temp_location=... --template_location=...``: the template parameters (``templates/metadata.json``)
+and the Beam options of the launch. Everything goes to :func:`pipelines.main.run`, which builds the
+graph, submits it and returns; this process exits with its code (0 submitted, 2 bad config).
+
+Locally, ``python templates/launch.py --help`` lists the job's options.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipelines.main import run
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the main job with ``argv`` (default: this process's arguments); returns its exit code."""
+    # INFO: the launcher's log (Dataflow console, "launcher" logs) then shows Beam's submission steps.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
