@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from airis_mon.durations import Duration
 from airis_mon.enrichment import EnrichmentConfig
 from airis_mon.errors import ConfigError
 from airis_mon.models import ComponentConfig, StrictModel
@@ -51,6 +52,14 @@ class AggregationConfig(StrictModel):
     """Window aggregation settings."""
 
     window_seconds: int = Field(default=60, ge=1, le=86_400, description="fixed window length, s")
+    allowed_lateness_s: Duration = Field(
+        default=900,
+        alias="allowed_lateness",
+        description="streaming: points this late (event time behind the watermark) still count, s; polled "
+        "APIs deliver late (CloudWatch 10-20 min), so keep it above the slowest source's lag",
+    )
+
+    model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
 
 class _RawConfig(StrictModel):

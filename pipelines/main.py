@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from airis_mon import streams
+from airis_mon.beamutil import InArrivalWindows
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.registry import get_component
@@ -43,6 +44,7 @@ from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences, RouteAlerts
+from transforms.rules.streaming import EvaluateRulesStreaming
 
 __all__ = ["build_pipeline", "parse_args", "run", "run_key_for"]
 
@@ -93,7 +95,8 @@ def _notification_sinks(config: Config, output: str) -> list:
     ]
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16) -> dict:
+def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16,
+                   streaming: bool | None = None) -> dict:  # fmt: skip
     """Add the whole graph to ``pipeline``; return its PCollections by name.
 
     Keys: ``points`` (normalized Arrow batches; health points are aggregated and stored, not in here),
@@ -101,7 +104,17 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     ``dead_letters``, ``health``, ``health_report``, ``written``, and
     ``sources``: the source transforms (call their ``on_success()``, where they
     have one, once the run succeeded).
+
+    ``streaming`` (default: the pipeline's ``--streaming`` option): event-time
+    windows with ``aggregation.allowed_lateness`` for the aggregates, the
+    stateful rule runner (:class:`~transforms.rules.streaming.EvaluateRulesStreaming`),
+    the enrichment context as a refreshed side input, and health and stored
+    rows in windows of ``aggregation.window_seconds``. Step labels are explicit
+    and stable, so ``--update`` of a running job maps its state.
     """
+    if streaming is None:
+        streaming = pipeline.options.view_as(StandardOptions).streaming
+    window_s = config.aggregation.window_seconds
     source_outputs = []
     sources = []
     for integration in config.integrations:
@@ -117,16 +130,30 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
 
     normalized = merged(streams.POINTS) | "Normalize" >> Normalize()
     health = merged(streams.HEALTH)
+    if streaming:
+        health = health | "HealthWindows" >> InArrivalWindows(window_s)
     events = merged(streams.EVENTS) | "EnrichEvents" >> EnrichEvents(config.enrichment)
     owned_points = normalized[streams.POINTS] | "EnrichPoints" >> EnrichPoints(config.enrichment)
     points = (owned_points, health | "HealthAsMetrics" >> HealthAsMetrics())
-    aggregated = points | "Aggregate" >> Aggregate(config.aggregation.window_seconds, num_shards, keep_points=True)
+    aggregated = points | "Aggregate" >> Aggregate(
+        window_s,
+        num_shards,
+        keep_points=True,
+        streaming=streaming,
+        allowed_lateness_s=config.aggregation.allowed_lateness_s,
+    )
     aggregates = aggregated["aggregates"]
+    rule_dead_letters = []
+    if streaming:
+        evaluated = aggregates | "EvaluateRules" >> EvaluateRulesStreaming(config.rules, window_s)
+        raw_alerts = evaluated["alerts"]
+        rule_dead_letters.append(evaluated[streams.DEAD_LETTERS])
+    else:
+        raw_alerts = aggregates | "EvaluateRules" >> EvaluateRules(config.rules, window_s)
     alerts = (
-        aggregates
-        | "EvaluateRules" >> EvaluateRules(config.rules, config.aggregation.window_seconds)
+        raw_alerts
         | "ApplySilences" >> ApplySilences(config.silences)
-        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, events)
+        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, events, streaming=streaming)
     )
     routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route, config.enrichment)
     sink_dead_letters = []
@@ -141,6 +168,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     dead_letters = (
         merged(streams.DEAD_LETTERS),
         normalized[streams.DEAD_LETTERS],
+        *rule_dead_letters,
         *sink_dead_letters,
     ) | "AllDeadLetters" >> beam.Flatten()
     report = health | "HealthReport" >> BuildHealthReport()
@@ -155,7 +183,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     }
     run_key = run_key_for(config)
     written = [
-        storage_inputs | f"Write[{sink.name}]" >> WriteToStorage(sink, run_key)
+        storage_inputs | f"Write[{sink.name}]" >> WriteToStorage(sink, run_key, window_s if streaming else None)
         for sink in _storage_sinks(config, output)
     ]
     return {

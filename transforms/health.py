@@ -59,7 +59,10 @@ class BuildHealthReport(beam.PTransform):
     """Health records -> a PCollection holding one report dict."""
 
     def expand(self, records):
-        return records | "CollectHealth" >> beam.combiners.ToList() | "BuildReport" >> beam.Map(health_report)
+        gathered = (
+            records | "CollectHealth" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
+        )
+        return gathered | "BuildReport" >> beam.Map(health_report)
 
 
 def _integration_tags(integration: str) -> str:
@@ -88,7 +91,7 @@ class HealthAsMetrics(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "GatherHealth" >> beam.combiners.ToList()
+            | "GatherHealth" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
             | "ToPoints" >> beam.Map(health_points)
             | "DropEmpty" >> beam.Filter(lambda table: table.num_rows > 0)
         )

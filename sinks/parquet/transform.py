@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airis_mon.arrowutil import conform, record_schema, records_to_table
+from airis_mon.beamutil import InArrivalWindows, windowed_name
 from airis_mon.files import write_atomically, write_text_atomically
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
 from sinks.parquet.config import ParquetSinkConfig
@@ -113,12 +114,12 @@ class _WriteRowPartition(beam.DoFn):
         self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
         self._rows = beam.metrics.Metrics.counter(COMPONENT, "rows_written")
 
-    def process(self, keyed_rows):
+    def process(self, keyed_rows, window=beam.DoFn.WindowParam):
         (kind, date), rows = keyed_rows
         schema = PARQUET_KINDS[kind][0]
         table = records_to_table(list(rows), _ROW_TYPES[kind]).select(schema.names).cast(schema)
         table = table.sort_by([(name, "ascending") for name in schema.names])
-        path = self._root / kind / f"date={date}" / f"part-{self._run_key}.parquet"
+        path = self._root / kind / f"date={date}" / windowed_name(f"part-{self._run_key}.parquet", window)
         write_atomically(path, lambda temp: pq.write_table(table, temp, compression=self._compression))
         self._files.inc()
         self._rows.inc(table.num_rows)
@@ -136,10 +137,10 @@ class _WriteJsonLines(beam.DoFn):
         self._root = Path(root)
         self._files = beam.metrics.Metrics.counter(COMPONENT, "files_written")
 
-    def process(self, keyed_records):
+    def process(self, keyed_records, window=beam.DoFn.WindowParam):
         relative, records = keyed_records
         lines = sorted(_json_line(r) for r in records)
-        path = self._root / relative
+        path = self._root / windowed_name(relative, window)
         text = "".join(line + "\n" for line in lines)
         write_text_atomically(path, text)
         self._files.inc()
@@ -162,8 +163,11 @@ class WriteToStorage(beam.PTransform):
     Missing keys are skipped. Returns a PCollection of written paths.
     """
 
-    def __init__(self, config: ParquetSinkConfig, run_key: str):
+    def __init__(self, config: ParquetSinkConfig, run_key: str, streaming_window_s: int | None = None):
+        """``streaming_window_s``: in streaming, rows are written per window of this many seconds of their
+        event time (files ``part-RUN-wSTART``), since a global-window shuffle would never fire."""
         super().__init__()
+        self._streaming_window_s = streaming_window_s
         if not config.path:
             raise ValueError(f"{config.name}: no output path (set sinks[].path or --output)")
         if not run_key or not run_key.isalnum():
@@ -181,7 +185,7 @@ class WriteToStorage(beam.PTransform):
             if kind in _ROW_TYPES:
                 time_field = PARQUET_KINDS[kind][1]
                 written.append(
-                    outputs[kind]
+                    self._windowed(outputs[kind], kind)
                     | f"Key{kind.title()}"
                     >> beam.Map(lambda row, kind=kind, field=time_field: ((kind, _date_of(getattr(row, field))), row))
                     | f"Group{kind.title()}" >> beam.GroupByKey()
@@ -194,14 +198,14 @@ class WriteToStorage(beam.PTransform):
                 )
         if "alerts" in outputs:
             written.append(
-                outputs["alerts"]
+                self._windowed(outputs["alerts"], "AlertLines")
                 | "KeyAlertLines" >> beam.Map(lambda alert: (f"alerts-{run_key}.jsonl", alert))
                 | "GroupAlertLines" >> beam.GroupByKey()
                 | "WriteAlertLines" >> beam.ParDo(_WriteJsonLines(root))
             )
         if "dead_letters" in outputs:
             written.append(
-                outputs["dead_letters"]
+                self._windowed(outputs["dead_letters"], "DeadLetters")
                 | "KeyDeadLetters"
                 >> beam.Map(
                     lambda dead: (f"dead_letters/date={_date_of(dead.timestamp_ms)}/part-{run_key}.jsonl", dead)
@@ -215,3 +219,8 @@ class WriteToStorage(beam.PTransform):
                 | "WriteHealthReport" >> beam.Map(lambda report: _write_health_report(root, report))
             )
         return written | "WrittenPaths" >> beam.Flatten()
+
+    def _windowed(self, rows, name: str):
+        if self._streaming_window_s is None:
+            return rows
+        return rows | f"Windows{name.title()}" >> InArrivalWindows(self._streaming_window_s)
