@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -118,7 +119,11 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     source_outputs = []
     sources = []
     for integration in config.integrations:
-        source = get_component("source", integration.type).transform_class()(integration)
+        source_class = get_component("source", integration.type).transform_class()
+        if "bounded" in inspect.signature(source_class).parameters:
+            source = source_class(integration, bounded=not streaming)  # batch: pollers poll once
+        else:
+            source = source_class(integration)
         sources.append(source)
         source_outputs.append(pipeline | f"Read[{integration.name}]" >> source)
 

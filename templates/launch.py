@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the main job with ``argv`` (default: this process's arguments); returns its exit code."""
     # INFO: the launcher's log (Dataflow console, "launcher" logs) then shows Beam's submission steps.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)  # one line per string type hint
     return run(list(sys.argv[1:] if argv is None else argv))
 
 

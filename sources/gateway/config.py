@@ -26,6 +26,7 @@ holds (closed segments) as a source.
         handoff: spool                      # or pubsub (on GCP): publish, answer 2xx after the ack
         pubsub_topic: projects/my-project/topics/airis-mon-ingest
         pubsub_endpoint: null               # host:port of an emulator; null: Google's endpoint
+        pubsub_subscription: projects/my-project/subscriptions/airis-mon-pipeline   # read by --streaming runs
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class GatewayConfig(ComponentConfig):
     handoff: Literal["spool", "pubsub"] = Field(default="spool", description="where accepted records go")
     pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
     pubsub_endpoint: str | None = Field(default=None, description="host:port of a Pub/Sub emulator (plain gRPC)")
+    pubsub_subscription: str | None = Field(
+        default=None,
+        pattern=r"^projects/[^/]+/subscriptions/[^/]+$",
+        description="streaming pipelines read the hand-off from this subscription of pubsub_topic",
+    )
     batch_rows: int = Field(default=50_000, ge=1, description="reading: metric points per Arrow batch")
     max_rejected_ratio: float = Field(default=0.01, ge=0, le=1, description="reading: unhealthy above this share")
 

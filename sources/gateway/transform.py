@@ -1,4 +1,9 @@
-"""``ReadFromGatewaySpool``: the gateway's spool as a pipeline source.
+"""``ReadFromGatewaySpool``: the gateway's hand-off as a pipeline source.
+
+Streaming, with ``handoff: pubsub`` and ``pubsub_subscription``: the records
+the gateway published are read from that subscription (``ReadFromPubSub``,
+unbounded; Pub/Sub redelivers what a worker did not acknowledge) and parsed
+like spool lines. Otherwise the spool is read:
 
 The closed segments present when the pipeline is built are read (the same
 payload-line parsing as ``payload_files``); :meth:`ReadFromGatewaySpool.on_success`,
@@ -10,6 +15,7 @@ fails leaves them in place: records are processed once, never lost.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
 
 from sources.gateway.config import GatewayConfig
 from sources.gateway.spool import closed_segments, mark_processed
@@ -36,6 +42,15 @@ class ReadFromGatewaySpool(beam.PTransform):
     def expand(self, pbegin):
         config = self._config
         parse = ParsePayloadLines(config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio)
+        streaming = pbegin.pipeline.options.view_as(StandardOptions).streaming
+        if streaming and config.handoff == "pubsub" and config.pubsub_subscription:
+            origin = config.pubsub_subscription
+            return (
+                pbegin
+                | "ReadPubSub" >> beam.io.ReadFromPubSub(subscription=origin)
+                | "AsLines" >> beam.Map(lambda data, origin=origin: (origin, data.decode("utf-8", "replace")))
+                | "Parse" >> parse
+            )
         return (
             pbegin
             | "ListSegments" >> beam.Create(self._segments)
