@@ -212,15 +212,33 @@ def _unknown_owner_sinks(sinks, enrichment: EnrichmentConfig) -> list[str]:
 
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate a YAML config file; ``None`` loads the bundled sample config."""
+    if path is not None and "://" in str(path):
+        return _load_remote_config(str(path))
     config_path = Path(path) if path is not None else SAMPLE_CONFIG_PATH
     try:
         text = config_path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"(file): cannot read {config_path}: {error.strerror}"], str(config_path)) from None
+    return parse_config(_yaml(text, str(config_path)), config_path.resolve().parent, str(config_path))
+
+
+def _yaml(text: str, source: str) -> Any:
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ConfigError([f"{where}: invalid YAML: {getattr(error, 'problem', error)}"], str(config_path)) from None
-    return parse_config(document, config_path.resolve().parent, str(config_path))
+        raise ConfigError([f"{where}: invalid YAML: {getattr(error, 'problem', error)}"], source) from None
+
+
+def _load_remote_config(url: str) -> Config:
+    """A config at a URL Beam's file systems read (``gs://`` with ``apache-beam[gcp]``), e.g. for a Dataflow
+    template launch; its relative paths resolve against the current folder."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(url) as handle:
+            text = handle.read().decode("utf-8")
+    except Exception as error:  # Beam raises its own IOError subclasses, or ValueError for unknown schemes
+        raise ConfigError([f"(file): cannot read {url}: {type(error).__name__}: {error}"], url) from None
+    return parse_config(_yaml(text, url), Path.cwd(), url)

@@ -38,7 +38,7 @@ from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
 from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions
 from sinks.notification_log import NotificationLogConfig
-from sinks.parquet import ParquetSinkConfig, WriteToStorage
+from sinks.parquet import ParquetSinkConfig
 from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
 from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
 from transforms.health import BuildHealthReport, HealthAsMetrics
@@ -50,6 +50,9 @@ from transforms.rules.streaming import EvaluateRulesStreaming
 __all__ = ["build_pipeline", "parse_args", "run", "run_key_for"]
 
 LOG = logging.getLogger("airis_mon.main")
+#: Runners that run the job in this process: ``run`` waits for them and prints the summary.
+LOCAL_RUNNERS = frozenset({"DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner", "FnApiRunner",
+                           "PrismRunner", "InteractiveRunner"})  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -78,11 +81,28 @@ def run_key_for(config: Config) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _storage_sinks(config: Config, output: str) -> list[ParquetSinkConfig]:
-    sinks = [s for s in config.sinks if isinstance(s, ParquetSinkConfig)]
+def _storage_sinks(config: Config, output: str) -> list:
+    """The configured storage sinks (Parquet, BigQuery, ...), or Parquet under ``output`` when there is none."""
+    sinks = [s for s in config.sinks if get_component("sink", s.type).role == "storage"]
     if not sinks:
         sinks = [ParquetSinkConfig(name="storage")]
-    return [s if s.path else s.model_copy(update={"path": str(Path(output).resolve())}) for s in sinks]
+    resolved = []
+    for sink in sinks:
+        if isinstance(sink, ParquetSinkConfig) and not sink.path:
+            if "://" in output:
+                problem = (f"sinks: Parquet storage writes local files, not {output}; on Dataflow configure a "
+                           "`type: bigquery` storage sink (or give the parquet sink a path)")  # fmt: skip
+                raise ConfigError([problem])
+            sink = sink.model_copy(update={"path": str(Path(output).resolve())})
+        resolved.append(sink)
+    return resolved
+
+
+def _write_storage(sink, run_key: str, streaming_window_s: int | None) -> beam.PTransform:
+    transform = get_component("sink", sink.type).transform_class()
+    if "streaming_window_s" in inspect.signature(transform).parameters:
+        return transform(sink, run_key, streaming_window_s=streaming_window_s)
+    return transform(sink, run_key)
 
 
 def _notification_sinks(config: Config, output: str) -> list:
@@ -188,7 +208,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     }
     run_key = run_key_for(config)
     written = [
-        storage_inputs | f"Write[{sink.name}]" >> WriteToStorage(sink, run_key, window_s if streaming else None)
+        storage_inputs | f"Write[{sink.name}]" >> _write_storage(sink, run_key, window_s if streaming else None)
         for sink in _storage_sinks(config, output)
     ]
     return {
@@ -277,8 +297,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     options = PipelineOptions(beam_args)
     pipeline = beam.Pipeline(options=options)
-    graph = build_pipeline(pipeline, config, args.output, args.num_shards)
+    try:
+        graph = build_pipeline(pipeline, config, args.output, args.num_shards)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
     result = pipeline.run()
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    if runner not in LOCAL_RUNNERS:
+        # A service runner (Dataflow, or a flex template launch): the job runs on; do not block on it.
+        job_id = result.job_id() if hasattr(result, "job_id") else None
+        print(f"AIRIS-MON submitted to {runner}" + (f": job {job_id}" if job_id else "") + f" (state {result.state})")
+        return 0
     result.wait_until_finish()
     for source in graph["sources"]:
         if hasattr(source, "on_success"):

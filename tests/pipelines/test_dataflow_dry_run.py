@@ -58,7 +58,9 @@ def config(tmp_path_factory):
             if key in integration:
                 integration[key] = [str((REPO / "examples" / p).resolve()) for p in integration[key]]
         if integration["type"] == "gateway":
-            integration.update(handoff="pubsub", pubsub_topic="projects/airis-mon-dry-run/topics/ingest", spool=str(folder / "spool"))
+            integration.update(
+                handoff="pubsub", pubsub_topic="projects/airis-mon-dry-run/topics/ingest", spool=str(folder / "spool")
+            )
             integration["pubsub_subscription"] = "projects/airis-mon-dry-run/subscriptions/pipeline"
     document["sinks"] = SINKS
     document["routes"] = [{"name": "everyone", "sinks": [s["name"] for s in SINKS[1:]]}]
@@ -116,3 +118,21 @@ def test_streaming_step_labels_are_explicit_and_stable_for_update(config):
     assert generated == []
     stateful = [n for n in first if n.endswith("EvaluateWithState")]
     assert stateful == ["EvaluateRules/EvaluateWithState"]
+
+
+@pytest.mark.slow
+def test_a_launch_on_a_service_runner_returns_at_once_and_a_local_run_waits(config, tmp_path, capsys):
+    """A flex template launches ``pipelines.main``: it must return once the job is submitted (the launcher
+    would otherwise wait on a streaming job forever); local runners are waited for and summarised."""
+    from pipelines.main import run
+
+    config_path = tmp_path / "dataflow.yaml"
+    storage = {"name": "s", "type": "parquet", "path": str(tmp_path / "out")}
+    config_path.write_text(yaml.safe_dump({"integrations": [], "sinks": [storage]}))
+    assert run(["--config", str(config_path), *DRY_RUN, "--streaming"]) == 0
+    assert "AIRIS-MON submitted to DataflowRunner" in capsys.readouterr().out
+    assert run(["--config", str(config_path), "--output", "gs://bucket/out", *DRY_RUN]) == 0  # own path: fine
+    no_path = tmp_path / "no-path.yaml"
+    no_path.write_text("integrations: []\n")
+    assert run(["--config", str(no_path), "--output", "gs://bucket/out", *DRY_RUN]) == 2
+    assert "Parquet storage writes local files, not gs://bucket/out" in capsys.readouterr().err
