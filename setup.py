@@ -33,6 +33,7 @@ EXTRAS = {
         "apache-beam[gcp]>=2.77.0,<2.78",
         "google-cloud-monitoring>=2.21",
         "google-cloud-aiplatform>=1.60",
+        "google-cloud-secret-manager>=2.20",
     ],
     "aws": ["boto3>=1.34"],
     "mlflow": ["mlflow>=3.1,<4"],

@@ -4,7 +4,6 @@
 
     enrichment:
       lookback: 6h                 # a model change or CI run this recent is an alert's "what changed"
-      refresh_interval: 5m         # streaming: how often the directory / registry / CI side input is rebuilt
       ownership:
         - model: churn-model-prod          # the id alerts carry (model_id / model_name / endpoint_name tag)
           aliases: [churn-model]           # other ids of the same model (serving name, endpoint name, ...)
@@ -69,9 +68,6 @@ class EnrichmentConfig(StrictModel):
     """Ownership map and change-context settings; see the module docstring."""
 
     lookback_s: Duration = Field(default=6 * 3600, alias="lookback", description="change context lookback, s")
-    refresh_interval_s: Duration = Field(
-        default=300, alias="refresh_interval", description="streaming side-input refresh period, s"
-    )
     ownership: list[Ownership] = Field(default_factory=list)
 
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)

@@ -143,6 +143,14 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "sink",
+        "bigquery",
+        "sinks.bigquery.config:BigQuerySinkConfig",
+        "sinks.bigquery.transform:WriteToBigQueryStorage",
+        "BigQuery tables per record kind (metrics, aggregates, events, alerts, dead letters), day-partitioned",
+        role="storage",
+    ),
+    Component(
+        "sink",
         "notification_log",
         "sinks.notification_log.config:NotificationLogConfig",
         "sinks.notification_log.transform:WriteToNotificationLog",

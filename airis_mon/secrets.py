@@ -59,6 +59,7 @@ _VERSION = r"[1-9][0-9]{0,18}|[A-Za-z][A-Za-z0-9_-]{0,62}"  # number, ``latest``
 SECRET_VERSION_NAME = re.compile(rf"projects/(?:{_PROJECT})/secrets/[A-Za-z0-9_-]{{1,255}}/versions/(?:{_VERSION})")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _KINDS = {"env", "file", "secret_manager"}
+_NOT_INSTALLED = "secret {name}: Secret Manager needs google-cloud-secret-manager (pip install airis-mon[gcp])"
 
 # Why a call failed, by gRPC status name; other statuses are reported by name.
 _CALL_FAILURES = {
@@ -111,7 +112,7 @@ def _read_secret_version(name: Any) -> str:
         from google.api_core import retry as retries
         from google.auth import exceptions as auth_exceptions
     except ImportError:
-        raise ValueError(f"secret {name}: Secret Manager needs google-cloud-secret-manager (pip install airis-mon[gcp])") from None
+        raise ValueError(_NOT_INSTALLED.format(name=name)) from None
     retry = retries.Retry(
         predicate=retries.if_exception_type(
             exceptions.ServiceUnavailable,
@@ -128,6 +129,8 @@ def _read_secret_version(name: Any) -> str:
         response = client.access_secret_version(
             request={"name": name}, retry=retry, timeout=min(_ATTEMPT_TIMEOUT_S, ACCESS_DEADLINE_S)
         )
+    except ImportError:
+        raise ValueError(_NOT_INSTALLED.format(name=name)) from None
     except auth_exceptions.DefaultCredentialsError:
         raise ValueError(
             f"secret {name}: no Google credentials found (Application Default Credentials: "
@@ -174,7 +177,9 @@ def _secret_manager_client(endpoint: str | None):
         return secretmanager.SecretManagerServiceClient()
     host, _, port = endpoint.rpartition(":")
     if host.strip("[]") not in _LOOPBACK_HOSTS or not port.isdigit():
-        raise ValueError(f"{ENDPOINT_ENV} must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got {endpoint!r}")
+        raise ValueError(
+            f"{ENDPOINT_ENV} must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got {endpoint!r}"
+        )
     import grpc
     from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
         SecretManagerServiceGrpcTransport,

@@ -278,24 +278,26 @@ class Aggregate(beam.PTransform):
 
     def expand(self, batches):
         shard = _ShardBySeries(self._num_shards, self._window_ms if self._streaming else None)
-        if isinstance(batches, beam.PCollection):
-            shards = batches | "ShardBySeries" >> beam.ParDo(shard)
-        else:
-            # Several inputs: shard each, then flatten the narrow tables. Flattening the full batches
-            # first made the local runner copy every point of one input into a buffer (+1.2 GB at 2M points).
-            shards = [
-                pcoll | f"ShardBySeries[{index}]" >> beam.ParDo(shard) for index, pcoll in enumerate(batches)
-            ] | "FlattenShards" >> beam.Flatten()
-        if self._streaming:
-            # Event-time windows: a window's pane fires when the watermark passes its end; points up to
-            # allowed_lateness later fire a late pane with just them (discarding: the rule runner combines
-            # the partial windows, as it does across shards); later points are dropped by Beam.
-            shards = shards | "EventTimeWindows" >> beam.WindowInto(
-                window.FixedWindows(self._window_ms / 1000),
-                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
-                accumulation_mode=trigger.AccumulationMode.DISCARDING,
-                allowed_lateness=self._allowed_lateness_s,
-            )
+        inputs = [batches] if isinstance(batches, beam.PCollection) else list(batches)
+        sharded = []
+        for index, pcoll in enumerate(inputs):
+            suffix = "" if isinstance(batches, beam.PCollection) else f"[{index}]"
+            pieces = pcoll | f"ShardBySeries{suffix}" >> beam.ParDo(shard)
+            if self._streaming:
+                # Event-time windows: a window's pane fires when the watermark passes its end; points up to
+                # allowed_lateness later fire a late pane with just them (discarding: the rule runner combines
+                # the partial windows, as it does across shards); later points are dropped by Beam. Applied to
+                # each input, so inputs windowed differently upstream can be flattened.
+                pieces = pieces | f"EventTimeWindows{suffix}" >> beam.WindowInto(
+                    window.FixedWindows(self._window_ms / 1000),
+                    trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                    accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                    allowed_lateness=self._allowed_lateness_s,
+                )
+            sharded.append(pieces)
+        # Several inputs: shard each, then flatten the narrow tables. Flattening the full batches first
+        # made the local runner copy every point of one input into a buffer (+1.2 GB at 2M points).
+        shards = sharded[0] if len(sharded) == 1 else sharded | "FlattenShards" >> beam.Flatten()
         aggregated = (
             shards
             | "GroupShards" >> beam.GroupByKey()

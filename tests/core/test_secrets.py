@@ -226,3 +226,10 @@ def test_env_and_file_references_still_work(tmp_path, monkeypatch):
     secret_file = tmp_path / "token"
     secret_file.write_text(f"  {VALUE}\n")
     assert resolve_secret({"file": str(secret_file)}) == SecretStr(VALUE)
+
+
+def test_without_google_credentials_the_error_says_so(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)  # the production client, with Application Default Credentials
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))  # fails before any call
+    message = error_of({"secret_manager": LATEST})
+    assert message.startswith(f"secret {LATEST}: no Google credentials found (Application Default Credentials")

@@ -35,6 +35,7 @@ SECRETS = {
 }
 SINKS = [
     {"name": "storage", "type": "parquet", "path": "./airis-mon-output"},
+    {"name": "warehouse", "type": "bigquery", "project": "airis-mon-dry-run", "dataset": "airis_mon"},
     {"name": "log", "type": "notification_log"},
     {"name": "chat", "type": "slack", "webhook_url": {"env": "DRY_SLACK_URL"}},
     {"name": "teams", "type": "teams", "webhook_url": {"env": "DRY_TEAMS_URL"}},
@@ -63,7 +64,7 @@ def config(tmp_path_factory):
             )
             integration["pubsub_subscription"] = "projects/airis-mon-dry-run/subscriptions/pipeline"
     document["sinks"] = SINKS
-    document["routes"] = [{"name": "everyone", "sinks": [s["name"] for s in SINKS[1:]]}]
+    document["routes"] = [{"name": "everyone", "sinks": [s["name"] for s in SINKS[2:]]}]  # the notification sinks
     path = folder / "dataflow.yaml"
     path.write_text(yaml.safe_dump(document))
     with pytest.MonkeyPatch.context() as patch:
@@ -104,7 +105,7 @@ def test_the_graph_translates_for_dataflow_with_every_source_and_sink(config, st
     assert impulses == (polled if streaming else set())
     if streaming:
         assert any(name.startswith("Read[api]/ReadPubSub") for name in steps)  # the gateway's Pub/Sub hand-off
-        assert any(name.startswith("Aggregate/EventTimeWindows") for name in steps)
+        assert any(name.startswith("Aggregate/EventTimeWindows") for name in steps)  # per input
         assert any(name.startswith("EvaluateRules/EvaluateWithState") for name in steps)
 
 

@@ -12,10 +12,10 @@
   from a side input folded from the event stream (:class:`BuildEnrichmentContext`).
   In batch that side input is every context event of the run. In streaming it
   is a slowly-changing side input: the events go into the global window with
-  a trigger that fires every ``refresh_interval_s`` of processing time,
-  accumulating, so each alert is joined with the context as of the latest
-  refresh. A missing context (nothing synced yet) gives an alert with just
-  its model id: enrichment never drops or holds back a record.
+  a trigger that fires on every new context event, accumulating, so each
+  alert is joined with the context as of the latest refresh. A missing
+  context (nothing synced yet) gives an alert with just its model id:
+  enrichment never drops or holds back a record.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ class BuildEnrichmentContext(beam.PTransform):
             | "RefreshEvery"
             >> beam.WindowInto(
                 window.GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._config.refresh_interval_s)),
+                # Refreshed by every context event (so as often as the directory, registry and CI sources
+                # poll), not by a processing-time trigger: those crash the local FnApiRunner (DESIGN.md).
+                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
             )
             | "FoldContext" >> beam.CombineGlobally(_FoldContext()).without_defaults()

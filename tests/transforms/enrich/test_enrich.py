@@ -188,10 +188,10 @@ def test_ownership_config_errors_name_the_entry():
                      __import__("pathlib").Path("."))  # fmt: skip
 
 
-def test_streaming_the_context_is_a_side_input_refreshed_on_processing_time_and_the_newest_refresh_wins():
-    """Two refreshes (accumulating panes) of the context side input: enrichment must not fail on several panes
-    and must use the newest. (The local runner holds the alerts back until the side input has fired, so both
-    alerts see the second refresh, the one that includes the deploy run.)"""
+def test_streaming_the_context_is_a_side_input_refreshed_by_events_and_the_newest_refresh_wins():
+    """Refreshes (accumulating panes, one per context event) of the context side input: enrichment must not
+    fail on several panes and must use the newest. (The local runner holds the alerts back until the side
+    input has fired, so both alerts see the last refresh, the one that includes the deploy run.)"""
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     from apache_beam.testing.test_stream import TestStream
 
@@ -202,10 +202,10 @@ def test_streaming_the_context_is_a_side_input_refreshed_on_processing_time_and_
     stream = (
         TestStream(output_tags={"events", "alerts"})
         .add_elements([stamped(e, e.timestamp_ms / 1000) for e in (USERS, ALIAS)], tag="events")
-        .advance_processing_time(OWNERSHIP.refresh_interval_s + 1)
+        .advance_processing_time(301)
         .add_elements([stamped(first, first.timestamp_ms / 1000)], tag="alerts")
         .add_elements([stamped(RUN, RUN.timestamp_ms / 1000)], tag="events")
-        .advance_processing_time(OWNERSHIP.refresh_interval_s + 1)
+        .advance_processing_time(301)
         .add_elements([stamped(second, second.timestamp_ms / 1000)], tag="alerts")
         .advance_watermark_to_infinity(tag="events")
         .advance_watermark_to_infinity(tag="alerts")
