@@ -8,6 +8,23 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_prism_download():
+    """Beam's DirectRunner first tries the Prism runner, which it downloads from github.com at run time
+    (DESIGN.md). Tests never leave loopback: Prism is refused at once, so the DirectRunner falls back to its
+    in-process runners here and on a machine with internet alike."""
+    from apache_beam.runners.portability import prism_runner
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("Prism is not used in tests (it would be downloaded from the internet)")
+
+    original = prism_runner.PrismRunner.run_pipeline
+    prism_runner.PrismRunner.run_pipeline = refuse
+    yield
+    prism_runner.PrismRunner.run_pipeline = original
+
+
 #: 2026-11-28T00:00:00Z in epoch ms
 DAY_MS = 1_795_824_000_000
 
