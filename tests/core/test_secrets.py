@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import time
-from concurrent import futures
 
 import google_crc32c
 import grpc
@@ -22,6 +21,7 @@ from airis_mon.config import load_config
 from airis_mon.errors import ConfigError
 from airis_mon.models import StrictModel
 from airis_mon.secrets import ENDPOINT_ENV, Secret, resolve_secret
+from tests.grpc_peer import GrpcPeer, serialize_message
 
 VALUE = "xoxb-s3cr3t-value-42"
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/s3cr3tpath"
@@ -31,7 +31,7 @@ MISSING = "projects/my-project/secrets/gone/versions/1"
 FORBIDDEN = "projects/my-project/secrets/not-mine/versions/latest"
 
 
-class SecretManagerFake:
+class SecretManagerFake(GrpcPeer):
     """AccessSecretVersion on 127.0.0.1: ``versions`` by exact name (``latest`` is just another key);
     names in ``aborts`` fail with their status; ``bad_crc`` sends a wrong checksum."""
 
@@ -40,23 +40,11 @@ class SecretManagerFake:
         self.aborts: dict[str, grpc.StatusCode] = {}
         self.requests: list[str] = []
         self.bad_crc = False
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        handler = grpc.method_handlers_generic_handler(
-            "google.cloud.secretmanager.v1.SecretManagerService",
-            {
-                "AccessSecretVersion": grpc.unary_unary_rpc_method_handler(
-                    self._access,
-                    request_deserializer=secretmanager.AccessSecretVersionRequest.pb().FromString,
-                    response_serializer=lambda response: response.SerializeToString(),
-                )
-            },
-        )
-        self._server.add_generic_rpc_handlers((handler,))
-        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop(grace=None)
+        super().__init__("google.cloud.secretmanager.v1.SecretManagerService", {
+            "AccessSecretVersion": (self._access, secretmanager.AccessSecretVersionRequest.pb().FromString,
+                                    serialize_message),
+        }, workers=2)  # fmt: skip
+        self.start()
 
     def _access(self, request, context):
         self.requests.append(request.name)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import futures
 from datetime import datetime, timezone
 
-import grpc
 from google.protobuf import empty_pb2
 from google.pubsub_v1.types import AcknowledgeRequest, PubsubMessage, PullRequest, PullResponse, ReceivedMessage
 
+from tests.grpc_peer import GrpcPeer, serialize_message
 
-class FakeSubscriber:
+
+class FakeSubscriber(GrpcPeer):
     """Serves ``messages`` (bytes) once each; records the subscriptions pulled and the ack ids acknowledged."""
 
     def __init__(self, messages: list[bytes]):
@@ -30,17 +30,10 @@ class FakeSubscriber:
         self.pulled_from: set[str] = set()
         self.acked_from: set[str] = set()
         self.acked: list[str] = []
-        handler = grpc.method_handlers_generic_handler("google.pubsub.v1.Subscriber", {
-            "Pull": grpc.unary_unary_rpc_method_handler(
-                self._pull, request_deserializer=PullRequest.pb().FromString,
-                response_serializer=lambda response: PullResponse.serialize(response)),
-            "Acknowledge": grpc.unary_unary_rpc_method_handler(
-                self._acknowledge, request_deserializer=AcknowledgeRequest.pb().FromString,
-                response_serializer=empty_pb2.Empty.SerializeToString),
+        super().__init__("google.pubsub.v1.Subscriber", {
+            "Pull": (self._pull, PullRequest.pb().FromString, serialize_message),
+            "Acknowledge": (self._acknowledge, AcknowledgeRequest.pb().FromString, serialize_message),
         })  # fmt: skip
-        self.server = grpc.server(futures.ThreadPoolExecutor(4))
-        self.server.add_generic_rpc_handlers((handler,))
-        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
 
     def _pull(self, request, context):
         with self._lock:
@@ -56,10 +49,3 @@ class FakeSubscriber:
             self.acked_from.add(request.subscription)
             self.acked.extend(request.ack_ids)
         return empty_pb2.Empty()
-
-    def __enter__(self):
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.stop(0)

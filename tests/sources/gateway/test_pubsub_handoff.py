@@ -1,7 +1,6 @@
 """The Pub/Sub hand-off with the official client against an in-process gRPC Publisher peer."""
 
 import json
-from concurrent import futures
 
 import grpc
 import pytest
@@ -13,24 +12,23 @@ from airis_mon.errors import ConfigError
 from pipelines.gateway import create_app
 from sources.gateway.handoff import PubSubHandoff
 from tests.conftest import DAY_MS, metrics_payload
+from tests.grpc_peer import GrpcPeer, serialize_message
 
 TOPIC = "projects/test-project/topics/airis-mon-ingest"
 
 
-class FakePublisher:
+class FakePublisher(GrpcPeer):
     """``google.pubsub.v1.Publisher/Publish`` on 127.0.0.1; can refuse with UNAVAILABLE."""
 
     def __init__(self):
         self.messages = []
         self.refuse = False
-        handler = grpc.method_handlers_generic_handler("google.pubsub.v1.Publisher", {
-            "Publish": grpc.unary_unary_rpc_method_handler(
-                self._publish, request_deserializer=PublishRequest.pb().FromString,
-                response_serializer=lambda response: PublishResponse.serialize(response)),
-        })  # fmt: skip
-        self.server = grpc.server(futures.ThreadPoolExecutor(4))
-        self.server.add_generic_rpc_handlers((handler,))
-        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
+        super().__init__(
+            "google.pubsub.v1.Publisher",
+            {
+                "Publish": (self._publish, PublishRequest.pb().FromString, serialize_message),
+            },
+        )
 
     def _publish(self, request, context):
         if self.refuse:
@@ -39,13 +37,6 @@ class FakePublisher:
         first = len(self.messages)
         self.messages.extend(request.messages)
         return PublishResponse(message_ids=[str(first + i) for i in range(len(request.messages))])
-
-    def __enter__(self):
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.stop(0)
 
 
 def test_records_are_acknowledged_by_pubsub_before_append_returns():

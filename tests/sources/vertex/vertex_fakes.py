@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent import futures
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import grpc
 from google.cloud import monitoring_v3
 
+from tests.grpc_peer import GrpcPeer, serialize_message
 from tests.sinks.receivers import LoopbackServer
 
 __all__ = ["EndpointsFake", "MonitoringFake", "series"]
@@ -41,31 +41,20 @@ def series(metric_type: str, endpoint_id: str, deployed_model_id: str, points: l
     )
 
 
-class MonitoringFake:
+class MonitoringFake(GrpcPeer):
     """In-process gRPC ListTimeSeries on 127.0.0.1; ``abort`` makes every call fail with that status code."""
 
     def __init__(self):
         self.series: list[monitoring_v3.TimeSeries] = []
         self.requests: list[monitoring_v3.ListTimeSeriesRequest] = []
         self.abort: grpc.StatusCode | None = None
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        handler = grpc.method_handlers_generic_handler(
+        super().__init__(
             "google.monitoring.v3.MetricService",
             {
-                "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
-                    self._list,
-                    request_deserializer=monitoring_v3.ListTimeSeriesRequest.pb().FromString,
-                    response_serializer=lambda response: response.SerializeToString(),
-                )
+                "ListTimeSeries": (self._list, monitoring_v3.ListTimeSeriesRequest.pb().FromString, serialize_message),
             },
         )
-        self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self.address = f"127.0.0.1:{self.port}"
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop(grace=None)
+        self.start()
 
     def _list(self, request_pb, context):
         request = monitoring_v3.ListTimeSeriesRequest.wrap(request_pb)
