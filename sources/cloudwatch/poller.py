@@ -25,6 +25,7 @@ from collections import defaultdict
 import pyarrow as pa
 
 from airis_mon.errors import PermanentError
+from sources.client_poller import ClientPoller
 from sources.cloudwatch.client import CloudWatchClient, MetricQuery
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.cloudwatch.planner import plan_window
@@ -52,7 +53,7 @@ def save_last_end(path: str, last_end_s: int) -> None:
     write_state(path, {"last_end_s": last_end_s}, _STATE_FILE_VERSION)
 
 
-class CloudWatchPoller:
+class CloudWatchPoller(ClientPoller):
     """Polls CloudWatch for SageMaker endpoint metrics; see the module docstring. ``CloudWatchPoller(config)``
     is the factory :class:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
 
@@ -61,22 +62,14 @@ class CloudWatchPoller:
         self._client = client  # built by setup() unless given
         self._last_end_s: int | None = None  # without a state file
 
-    def setup(self) -> None:
+    def make_client(self) -> CloudWatchClient:
         config = self._config
-        if self._client is not None:
-            return
         key = config.access_key_id.get_secret_value() if config.access_key_id is not None else None
         secret = config.secret_access_key.get_secret_value() if config.secret_access_key is not None else None
-        self._client = CloudWatchClient(config.region, config.endpoint_url, key, secret)
-
-    def teardown(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        return CloudWatchClient(config.region, config.endpoint_url, key, secret)
 
     def poll(self, now_ms: int) -> list[dict]:
         config = self._config
-        if self._client is None:
-            self.setup()
         last_end = load_last_end(config.state_file) if config.state_file else self._last_end_s
         window = plan_window(last_end, now_ms // 1000, config.period_s, config.lag_s)
         if window is None:
@@ -92,9 +85,7 @@ class CloudWatchPoller:
     def queries(self) -> list[MetricQuery]:
         """One query per (endpoint, metric, statistic); endpoints discovered when not configured."""
         config = self._config
-        if self._client is None:
-            self.setup()
-        endpoints = config.endpoint_names if config.endpoint_names is not None else self._client.in_service_endpoints()
+        endpoints = config.endpoint_names if config.endpoint_names is not None else self.client.in_service_endpoints()
         return [
             MetricQuery(endpoint, config.variant_name, metric, statistic)
             for endpoint in endpoints
@@ -104,16 +95,12 @@ class CloudWatchPoller:
 
     def fetch(self, queries: list[MetricQuery], start_s: int, end_s: int, period_s: int) -> list[dict]:
         """Metrics payloads of ``queries`` for [start_s, end_s) at ``period_s`` (live polls and backfills)."""
-        if self._client is None:
-            self.setup()
-        data = self._client.metric_data(queries, start_s, end_s, period_s) if queries else {}
+        data = self.client.metric_data(queries, start_s, end_s, period_s) if queries else {}
         return self._payloads(data)
 
     def fetch_table(self, queries: list[MetricQuery], start_s: int, end_s: int, period_s: int) -> pa.Table:
         """The same datapoints as :meth:`fetch`, as one raw-point Arrow table (backfills)."""
-        if self._client is None:
-            self.setup()
-        results = self._client.metric_results(queries, start_s, end_s, period_s) if queries else ()
+        results = self.client.metric_results(queries, start_s, end_s, period_s) if queries else ()
         return points_table(results, self._config.environment)
 
     def _payloads(self, data: dict[MetricQuery, list[tuple[int, float]]]) -> list[dict]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 
 from airis_mon.errors import PermanentError
+from sources.client_poller import ClientPoller
 from sources.github.client import GithubClient
 from sources.github.config import GithubConfig
 from sources.github.events import completed_run_payloads
@@ -78,31 +79,24 @@ def save_memory(path: str, memory: dict[str, int]) -> None:
     write_state(path, {"runs": dict(sorted(memory.items()))}, _STATE_FILE_VERSION)
 
 
-class GithubPoller:
+class GithubPoller(ClientPoller):
     """Polls GitHub Actions runs; see the module docstring. ``GithubPoller(config)`` is the
     factory :class:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
 
     def __init__(self, config: GithubConfig):
         self._config = config
-        self._client: GithubClient | None = None
         self._memory: dict[str, int] | None = None  # without a state file
 
-    def setup(self) -> None:
+    def make_client(self) -> GithubClient:
         config = self._config
         token = config.token.get_secret_value() if config.token is not None else None
-        self._client = GithubClient(config.base_url, token, config.page_size, config.timeout_s,
-                                    config.request_interval_s)  # fmt: skip
-
-    def teardown(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        return GithubClient(config.base_url, token, config.page_size, config.timeout_s,
+                            config.request_interval_s)  # fmt: skip
 
     def poll(self, now_ms: int) -> list[dict]:
         config = self._config
-        if self._client is None:
-            self.setup()
         cutoff_ms = now_ms - config.lookback_s * 1000
-        listed = {repository: self._client.list_runs(repository, cutoff_ms) for repository in config.repositories}
+        listed = {repository: self.client.list_runs(repository, cutoff_ms) for repository in config.repositories}
         memory = (load_memory(config.state_file) if config.state_file else self._memory) or {}
         kept = {key: created for key, created in memory.items() if created >= cutoff_ms}
         completed: list[tuple[int, str, dict]] = []

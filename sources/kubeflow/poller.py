@@ -43,6 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from airis_mon.errors import PermanentError
+from sources.client_poller import ClientPoller
 from sources.kubeflow.client import KubeflowClient, RunInfo
 from sources.kubeflow.config import KubeflowConfig
 from sources.state_file import read_state, write_state
@@ -117,31 +118,24 @@ def _changed_at(run: RunInfo, now_ms: int) -> int:
     return now_ms
 
 
-class KubeflowPoller:
+class KubeflowPoller(ClientPoller):
     """Polls one KFP deployment; see the module docstring. ``KubeflowPoller(config)`` is
     the factory :func:`sources.polling.ReadFromPoller` needs (pickle it with ``functools.partial``)."""
 
     def __init__(self, config: KubeflowConfig):
         self._config = config
-        self._client: KubeflowClient | None = None
         self._memory: dict[str, RunMemory] | None = None  # without a state file
         self._pipelines: dict[str, str] = {}  # pipeline_id -> name
 
-    def setup(self) -> None:
+    def make_client(self) -> KubeflowClient:
         config = self._config
         token = config.token.get_secret_value() if config.token is not None else None
-        self._client = KubeflowClient(config.host, config.namespace, config.experiment_id, token,
-                                      config.request_timeout_s)  # fmt: skip
-
-    def teardown(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        return KubeflowClient(config.host, config.namespace, config.experiment_id, token,
+                              config.request_timeout_s)  # fmt: skip
 
     def poll(self, now_ms: int) -> list[dict]:
         config = self._config
-        if self._client is None:
-            self.setup()
-        runs = self._client.list_runs(now_ms - config.lookback_s * 1000, config.page_size)
+        runs = self.client.list_runs(now_ms - config.lookback_s * 1000, config.page_size)
         memory = load_memory(config.state_file) if config.state_file else self._memory
         baseline = memory is None
         memory = memory or {}
@@ -170,7 +164,7 @@ class KubeflowPoller:
     def _pipeline_name(self, run: RunInfo) -> str:
         if run.pipeline_id:
             if run.pipeline_id not in self._pipelines:
-                name = self._client.pipeline_display_name(run.pipeline_id)
+                name = self.client.pipeline_display_name(run.pipeline_id)
                 self._pipelines[run.pipeline_id] = name or run.spec_name or run.pipeline_id
             return self._pipelines[run.pipeline_id]
         return run.spec_name or run.display_name or run.run_id
@@ -184,7 +178,7 @@ class KubeflowPoller:
             points[run.finished_ms].append({"name": "pipeline_duration", "value": seconds, "unit": "s", "tags": tags})
         tasks = run.tasks
         if tasks is None:  # the listing had no run_details: read the run once
-            detailed = self._client.get_run(run.run_id)
+            detailed = self.client.get_run(run.run_id)
             tasks = (detailed.tasks if detailed is not None else None) or ()
         for task in tasks:
             seconds = _seconds(task.start_ms or task.create_ms, task.end_ms)

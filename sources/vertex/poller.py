@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from airis_mon.errors import PermanentError
+from sources.client_poller import ClientPoller
 from sources.state_file import read_state, write_state
 from sources.vertex.client import (
     ERROR_COUNT,
@@ -73,29 +74,21 @@ def save_next_start(path: str, next_start_s: int) -> None:
     write_state(path, {"next_start_s": next_start_s}, _STATE_FILE_VERSION)
 
 
-class VertexPoller:
+class VertexPoller(ClientPoller):
     """Polls one project/location; build it with ``functools.partial(VertexPoller, config)``."""
 
     def __init__(self, config: VertexConfig):
         self.config = config
         self._next_start_s: int | None = None
-        self._client: VertexClient | None = None
 
-    def setup(self) -> None:
+    def make_client(self) -> VertexClient:
         c = self.config
-        self._client = VertexClient(
+        return VertexClient(
             c.project, c.location, c.monitoring_endpoint, c.aiplatform_endpoint, c.page_size, c.request_timeout_s
         )
 
-    def teardown(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
     def poll(self, now_ms: int) -> list[dict]:
-        config, client = self.config, self._client
-        if client is None:
-            self.setup()
-            client = self._client
+        config, client = self.config, self.client
         next_start = load_next_start(config.state_file) if config.state_file else self._next_start_s
         start, end = poll_window(now_ms, config.period_s, config.lag_s, next_start)
         if start >= end:
