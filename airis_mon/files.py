@@ -19,15 +19,20 @@ from pathlib import Path
 __all__ = ["fsync_directory", "write_atomically", "write_text_atomically"]
 
 
-def fsync_directory(directory: str | os.PathLike) -> None:
-    """Make renames inside ``directory`` durable (a no-op where folders cannot be opened)."""
+def fsync_directory(directory: str | os.PathLike, strict: bool = False) -> None:
+    """Make renames inside ``directory`` durable. Where folders cannot be opened or fsync'ed this is a
+    no-op, unless ``strict`` (the gateway spool, which acknowledges only what is durable): then it raises."""
     try:
         handle = os.open(directory, os.O_RDONLY)
     except OSError:
+        if strict:
+            raise
         return
     try:
-        with contextlib.suppress(OSError):
-            os.fsync(handle)
+        os.fsync(handle)
+    except OSError:
+        if strict:
+            raise
     finally:
         os.close(handle)
 

@@ -28,18 +28,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from airis_mon.files import fsync_directory
+
 __all__ = ["SpoolWriter", "closed_segments", "mark_processed"]
 
 _OPEN = re.compile(r"^open-(\d{6,})\.jsonl$")
 _CLOSED = re.compile(r"^segment-(\d{6,})\.jsonl$")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def closed_segments(directory: str | Path) -> list[Path]:
@@ -59,8 +53,8 @@ def mark_processed(directory: str | Path, segments: Iterable[str | Path]) -> Non
         source = Path(segment)
         if source.exists():
             os.replace(source, done / source.name)
-    _fsync_dir(done)
-    _fsync_dir(folder)
+    fsync_directory(done, strict=True)
+    fsync_directory(folder, strict=True)
 
 
 class SpoolWriter:
@@ -97,7 +91,7 @@ class SpoolWriter:
         done = self.directory / "done"
         if done.is_dir():
             numbers += [int(m.group(1)) for p in done.iterdir() if (m := _CLOSED.match(p.name))]
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory, strict=True)
         return max(numbers) + 1
 
     @staticmethod
@@ -115,7 +109,7 @@ class SpoolWriter:
         self._handle = open(path, "ab")  # noqa: SIM115 (kept open across appends, closed on rotate)
         self._opened_at = time.monotonic()
         self._size = 0
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory, strict=True)
 
     def _close_current(self) -> None:
         if self._handle is None:
@@ -123,7 +117,7 @@ class SpoolWriter:
         self._handle.close()
         name = f"{self._sequence:06d}.jsonl"
         os.replace(self.directory / f"open-{name}", self.directory / f"segment-{name}")
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory, strict=True)
         self._handle = None
         self._sequence += 1
 
