@@ -92,7 +92,7 @@ def test_the_graph_translates_for_dataflow_with_every_source_and_sink(config, st
     assert {i.type for i in config.integrations} == set(known_types("source"))
     assert {s.type for s in config.sinks} == set(known_types("sink"))
     job = translate(config, streaming)
-    assert job.proto.type == ("JOB_TYPE_STREAMING" if streaming else "JOB_TYPE_BATCH") or job.proto.type.name
+    assert job.proto.type.name == ("JOB_TYPE_STREAMING" if streaming else "JOB_TYPE_BATCH")
     steps = names(job)
     for integration in config.integrations:
         assert f"Read[{integration.name}]" in steps
