@@ -106,7 +106,7 @@ class EnrichmentContext:
             return
         keys = ("version", "change", "alias", "to_stage", "stage", "aliases", "run_id")
         change = {"at_ms": at_ms, **{k: data.get(k) for k in keys}}
-        self.model_changes[model] = _newest([*self.model_changes.get(model, []), change])
+        _append(self.model_changes.setdefault(model, []), change)
 
     def _add_activity(self, at_ms: int, kind: str, data: dict) -> None:
         repository = data.get("repository")
@@ -116,18 +116,32 @@ class EnrichmentContext:
             return  # a run still queued or in progress deploys nothing yet
         keys = ("workflow", "run_number", "conclusion", "actor", "html_url", "branch", "pusher", "after")
         entry = {"at_ms": at_ms, "kind": kind, **{k: data[k] for k in keys if data.get(k) is not None}}
-        self.repo_activity[repository] = _newest([*self.repo_activity.get(repository, []), entry])
+        _append(self.repo_activity.setdefault(repository, []), entry)
+
+
+def _order(entry: dict) -> tuple[int, str]:
+    """Time, then the whole entry: a total order, so ties resolve the same way in every run."""
+    return entry["at_ms"], json.dumps(entry, sort_keys=True)
+
+
+def _append(entries: list[dict], entry: dict) -> None:
+    """Add one entry; trim to the newest MAX_HISTORY only when twice that many have piled up
+    (amortised: adding an event costs O(1), not a sort of the history)."""
+    entries.append(entry)
+    if len(entries) > 2 * MAX_HISTORY:
+        entries[:] = _newest(entries)
 
 
 def _newest(entries: list[dict]) -> list[dict]:
-    """Sorted by time, duplicates dropped, the newest MAX_HISTORY kept."""
+    """Duplicates dropped, the newest MAX_HISTORY kept, in time order."""
     unique = {json.dumps(e, sort_keys=True): e for e in entries}
-    return sorted(unique.values(), key=lambda e: (e["at_ms"], json.dumps(e, sort_keys=True)))[-MAX_HISTORY:]
+    return sorted(unique.values(), key=_order)[-MAX_HISTORY:]
 
 
 def _latest_before(entries: Iterable[dict], anchor_ms: int, lookback_ms: int) -> dict | None:
+    """The newest entry in [anchor - lookback, anchor] (entries need not be sorted)."""
     candidates = [e for e in entries if anchor_ms - lookback_ms <= e["at_ms"] <= anchor_ms]
-    return candidates[-1] if candidates else None
+    return max(candidates, key=_order) if candidates else None
 
 
 def _version_number(version: Any) -> int:
