@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms import trigger, window
 
 from airis_mon.arrowutil import dictionary_encode, repeat_strings
+from airis_mon.beamutil import windowed_name
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
 
 __all__ = ["AGGREGATE_PARTS", "POINT_PARTS", "QUANTILES", "Aggregate", "aggregate_table"]
@@ -241,11 +242,11 @@ class _AggregateShard(beam.DoFn):
         self._keep_points = keep_points
         self._windows = beam.metrics.Metrics.counter(COMPONENT, "series_windows")
 
-    def process(self, shard_and_tables, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+    def process(self, shard_and_tables, beam_window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
         shard, tables = shard_and_tables
-        part = part_name(shard)
-        if not isinstance(window, beam.window.GlobalWindow):  # streaming: one part per shard, window and pane
-            part += f"-w{int(window.start.micros // 1000)}-p{pane.index}"
+        part = windowed_name(part_name(shard), beam_window)  # streaming: one part per shard, window and pane
+        if part != part_name(shard):
+            part += f"-p{pane.index}"
         # Each batch brought its own dictionary; unify them, then one array.
         table = pa.concat_tables(list(tables)).unify_dictionaries().combine_chunks()
         series = table.column("series").chunk(0)
