@@ -31,3 +31,10 @@ class FileGlobsConfig(ComponentConfig):
     def files(self) -> list[str]:
         """Every file the patterns match now, sorted, without duplicates."""
         return sorted({path for pattern in self.paths for path in glob.glob(pattern)})
+
+    def existing_files(self) -> list[str]:
+        """:meth:`files`, or ``ValueError`` when the files went away since the config was validated."""
+        files = self.files()
+        if not files:
+            raise ValueError(f"{self.name}: no file matches {self.paths}")
+        return files

@@ -28,16 +28,15 @@ class ReadFromPayloadFiles(beam.PTransform):
 
     def __init__(self, config: PayloadFilesConfig):
         super().__init__()
-        if not config.files():
-            raise ValueError(f"{config.name}: no file matches {config.paths}")
         self._config = config
+        self._files = config.existing_files()  # listed once, when the graph is built
 
     def expand(self, pbegin):
         config = self._config
         parse = ParsePayloadLines(config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio)
         return (
             pbegin
-            | "ListFiles" >> beam.Create(config.files())
+            | "ListFiles" >> beam.Create(self._files)
             | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True)
             | "Parse" >> parse
         )

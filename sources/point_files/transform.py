@@ -90,15 +90,14 @@ class ReadFromPointFiles(beam.PTransform):
 
     def __init__(self, config: PointFilesConfig):
         super().__init__()
-        if not config.files():
-            raise ValueError(f"{config.name}: no file matches {config.paths}")
         self._config = config
+        self._files = config.existing_files()  # listed once, when the graph is built
 
     def expand(self, pbegin):
         config = self._config
         outputs = (
             pbegin
-            | "ListFiles" >> beam.Create(config.files())
+            | "ListFiles" >> beam.Create(self._files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
             >> beam.ParDo(_ReadPointFile(config.name, config.batch_rows)).with_outputs(
