@@ -149,6 +149,12 @@ def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> pa.T
     return table
 
 
+def _parquet_storage(config: Config, output: str) -> list[ParquetSinkConfig]:
+    """The config's Parquet storage (default: under ``output``): a backfill reads its aggregates back from it."""
+    storage = [s for s in config.sinks if isinstance(s, ParquetSinkConfig)] or [ParquetSinkConfig(name="storage")]
+    return [s if s.path else s.model_copy(update={"path": str(Path(output).resolve())}) for s in storage]
+
+
 def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: str) -> Config:
     """The main job's config for the fetched chunks: same aggregation, rules and silences; storage only."""
     integrations = tuple(
@@ -156,8 +162,7 @@ def backfill_config(config: Config, chunk_files: dict[str, list[Path]], output: 
         for name, paths in chunk_files.items()
         if paths
     )
-    storage = [s for s in config.sinks if isinstance(s, ParquetSinkConfig)] or [ParquetSinkConfig(name="storage")]
-    storage = [s if s.path else s.model_copy(update={"path": str(Path(output).resolve())}) for s in storage]
+    storage = _parquet_storage(config, output)
     no_default_route = config.default_route.model_copy(update={"sinks": []})
     update = {"integrations": integrations, "sinks": tuple(storage), "routes": (), "default_route": no_default_route}
     return config.model_copy(update=update)
@@ -228,7 +233,7 @@ def store_and_evaluate(
     if not config.rules or not aggregate_files:
         return alerts_key
     window_s = stored_window_seconds(aggregate_files)
-    storage = backfill_config(config, chunk_files, output).sinks[0]
+    storage = _parquet_storage(config, output)[0]
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     no_events = pipeline | "NoEvents" >> beam.Create([]).with_output_types(Event)
     alerts = (
