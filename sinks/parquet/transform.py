@@ -88,8 +88,9 @@ class _WriteTablePart(beam.DoFn):
         if table.num_rows == 0:
             return
         days = table.column(time_column).to_numpy() // _MS_PER_DAY
-        for day in np.unique(days):
-            rows = table if days[0] == days[-1] == day else table.filter(pa.array(days == day))
+        distinct_days = np.unique(days)  # rows are sorted by series, not time: look at every row
+        for day in distinct_days:
+            rows = table if len(distinct_days) == 1 else table.filter(pa.array(days == day))
             path = self._root / self._kind / f"date={_date_of(int(day) * _MS_PER_DAY)}"
             path = path / f"part-{self._run_key}-{part}.parquet"
             write_atomically(path, lambda temp, rows=rows: _write_parquet(rows, temp, self._compression))
