@@ -3,9 +3,9 @@
 Aggregate tables -> :class:`~airis_mon.schema.Alert` rows. Each (rule, group)
 is brought together by one GroupByKey and evaluated in one call of
 :func:`~transforms.rules.engine.evaluate`, in time order, from the initial
-state. The evaluation horizon for no-data rules is ``until_ms`` when given
-(a backtest's ``--end``) and otherwise the end of the newest window in the
-input.
+state. The evaluation horizon (no-data rules fire on it; a threshold alert
+whose series stopped reporting resolves on it) is ``until_ms`` when given (a
+backtest's ``--end``) and otherwise the end of the newest window in the input.
 
 >>> alerts = aggregates | EvaluateRules(config.rules, window_seconds=60)  # doctest: +SKIP
 """
@@ -18,13 +18,14 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.rules.config import NoDataRule, RuleConfig
-from transforms.rules.engine import GroupContext, evaluate
-from transforms.rules.select import GroupKey, PartialWindow, combine_windows, select_partials
+from transforms.rules.config import RuleConfig
+from transforms.rules.incremental import advance
+from transforms.rules.select import GroupKey, PartialWindow, select_partials
 
 __all__ = ["COMPONENT", "EvaluateRules", "SelectPartials", "count_alert"]
 
 COMPONENT = "rules"
+_NO_HORIZON = 2**62  # epoch ms beyond any data: every window is due
 
 
 def count_alert(alert) -> None:
@@ -49,13 +50,14 @@ class _EvaluateGroup(beam.DoFn):
         self._until_ms = until_ms
 
     def process(self, element: tuple[GroupKey, Iterable[list[PartialWindow]]], data_end_ms: int | None = None):
-        (rule_name, source, group), parts = element
-        rule = self._rules[rule_name]
+        key, parts = element
+        rule = self._rules[key[0]]
         window_ms = rule.window_ms(self._window_seconds)
-        windows = combine_windows((p for part in parts for p in part), rule, window_ms)
         until = self._until_ms if self._until_ms is not None else data_end_ms
-        alerts, _ = evaluate(rule, GroupContext(source, group, window_ms), windows, until_ms=until)
-        for alert in alerts:
+        # Every window is complete in a batch: one step with an unbounded horizon, the same step the
+        # stateful runners take piece by piece.
+        step = advance(rule, key, None, (), [p for part in parts for p in part], _NO_HORIZON, window_ms, until)
+        for alert in step.alerts:
             count_alert(alert)
             yield alert
 
@@ -83,8 +85,7 @@ class EvaluateRules(beam.PTransform):
             | "SelectRuleSeries" >> beam.ParDo(SelectPartials(self._rules))
             | "GroupRuleSeries" >> beam.GroupByKey()
         )
-        needs_horizon = self._until_ms is None and any(isinstance(r, NoDataRule) for r in self._rules)
-        if not needs_horizon:
+        if self._until_ms is not None or not self._rules:
             return grouped | "Evaluate" >> beam.ParDo(evaluate_fn)
         data_end = (
             aggregates

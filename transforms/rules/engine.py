@@ -22,7 +22,10 @@ Threshold rules, per (rule, group)::
 
 No-data rules fire ``absent_for`` after a group's last window, and resolve
 when data returns. ``until_ms`` (the evaluation horizon: end of a bounded run,
-or the streaming watermark) lets them fire when data never comes back.
+the live runner's closed-window frontier, or the streaming watermark) lets
+them fire when data never comes back, and lets a threshold alert whose series
+stopped reporting resolve: the silence up to the horizon is a gap like any
+other ("stale series resolve", past ``keep_firing_for``).
 
 Episode ids are ``sha256(rule, source, group, starts_at)``: deterministic.
 """
@@ -261,8 +264,10 @@ def evaluate(
 
     Windows already covered by ``state`` (ending at or before its
     ``evaluated_until_ms``) are ignored; the rest are taken in time order.
-    ``until_ms`` is the horizon up to which the absence of data is known
-    (no-data rules only).
+    ``until_ms`` is the horizon up to which the absence of data is known:
+    no-data rules fire on it, and threshold rules treat the silence after the
+    group's last window as a gap (pending ends, firing resolves past
+    ``keep_firing_for``).
     """
     state = state or RuleState()
     out = _Emitter(rule, group)
@@ -272,9 +277,25 @@ def evaluate(
         for_windows = rule.for_windows(group.window_ms)
         for window in ordered:
             state = _step_threshold(rule, for_windows, state, window, out)
+        if until_ms is not None:
+            state = _stale_until(rule, state, until_ms, out)
     else:
         for window in ordered:
             state = _step_no_data(rule, state, window, out)
         if until_ms is not None:
             state = _no_data_silence(rule, state, until_ms, out)
     return out.alerts, state
+
+
+def _stale_until(rule: ThresholdRule, state: RuleState, until_ms: int, out: _Emitter) -> RuleState:
+    """The group has no data from its last window up to the horizon ``until_ms``: that span is unknown.
+
+    A pending run ends; a firing alert resolves once ``keep_firing_for`` has passed without a breach
+    (at ``max(end of the last window, last breach + keep_firing_for)``), exactly as when a later window
+    arrives after the same gap. ``evaluated_until_ms`` stays at the last window, so a later window sees the
+    same gap and nothing is emitted twice.
+    """
+    evaluated = state.evaluated_until_ms
+    if state.phase == "inactive" or evaluated is None or until_ms <= evaluated:
+        return state
+    return _unknown_span(rule, state, evaluated, until_ms, out)

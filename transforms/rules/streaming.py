@@ -13,8 +13,10 @@ that arrives out of order or late, but within ``allowed_lateness``, is
 evaluated in its place, exactly as in batch. A window arriving after its
 rule window was evaluated goes to the ``dead_letters`` output with the reason.
 
-No-data rules also set a timer at ``last data + absent_for`` so that silence
-is noticed even when nothing else arrives.
+No-data rules also set a timer at ``last data + absent_for``, and a firing
+threshold alert one at ``last breach + keep_firing_for``, so that silence is
+noticed (and a series that stopped reporting resolves) even when nothing else
+arrives for the group.
 
 Timer timestamps are truncated to milliseconds by Beam: all times here are
 integer ms (DESIGN.md).
@@ -35,16 +37,13 @@ from airis_mon import streams
 from airis_mon.schema import DeadLetter
 from transforms.rules.batch import SelectPartials, count_alert
 from transforms.rules.config import NoDataRule, RuleConfig
-from transforms.rules.engine import GroupContext, RuleState, evaluate
-from transforms.rules.select import GroupKey, PartialWindow, combine_windows
+from transforms.rules.engine import RuleState
+from transforms.rules.incremental import advance, rule_window_end, stale_check_due
+from transforms.rules.select import GroupKey, PartialWindow
 
 __all__ = ["EvaluateRulesStreaming"]
 
 COMPONENT = "rules"
-
-
-def _rule_window_end(part: PartialWindow, window_ms: int) -> int:
-    return part.window_start_ms - part.window_start_ms % window_ms + window_ms
 
 
 class _EvaluateWithState(beam.DoFn):
@@ -71,7 +70,7 @@ class _EvaluateWithState(beam.DoFn):
     ):
         key, part = element
         rule, window_ms, lateness_ms = self._setup_for(key)
-        window_end = _rule_window_end(part, window_ms)
+        window_end = rule_window_end(part, window_ms)
         evaluated_until = (state.read() or RuleState()).evaluated_until_ms
         if evaluated_until is not None and window_end <= evaluated_until:
             reason = (
@@ -105,32 +104,26 @@ class _EvaluateWithState(beam.DoFn):
         timer=beam.DoFn.TimerParam(EVALUATE),
     ):
         rule, window_ms, lateness_ms = self._setup_for(key)
-        horizon_ms = fired_at.micros // 1000 - lateness_ms
+        fired_ms = fired_at.micros // 1000
+        horizon_ms = fired_ms - lateness_ms
         parts = list(buffer.read())
         buffer.clear()
         next_fire.clear()
-        due = [p for p in parts if _rule_window_end(p, window_ms) <= horizon_ms]
-        waiting = [p for p in parts if _rule_window_end(p, window_ms) > horizon_ms]
-        windows = combine_windows(due, rule, window_ms)
-        is_no_data = isinstance(rule, NoDataRule)
-        alerts, new_state = evaluate(
-            rule,
-            GroupContext(key[1], key[2], window_ms),
-            windows,
-            state.read() or RuleState(),
-            until_ms=horizon_ms if is_no_data else None,
-        )
+        step = advance(rule, key, state.read(), parts, (), horizon_ms, window_ms)
+        new_state = step.state
         state.write(new_state)
-        for part in waiting:
+        for part in step.waiting:
             buffer.add(part)
-        upcoming = [_rule_window_end(p, window_ms) + lateness_ms for p in waiting]
-        if is_no_data and new_state.phase != "firing" and new_state.last_seen_end_ms is not None:
-            silence_due = new_state.last_seen_end_ms + rule.absent_for * 1000 + lateness_ms
-            if silence_due > fired_at.micros // 1000:
-                upcoming.append(silence_due)
+        upcoming = [rule_window_end(p, window_ms) + lateness_ms for p in step.waiting]
+        if isinstance(rule, NoDataRule):
+            if new_state.phase != "firing" and new_state.last_seen_end_ms is not None:
+                upcoming.append(new_state.last_seen_end_ms + rule.absent_for * 1000 + lateness_ms)
+        elif (stale_due := stale_check_due(rule, new_state, window_ms)) is not None:
+            upcoming.append(stale_due + lateness_ms)  # a series that stops reporting resolves then
+        upcoming = [due for due in upcoming if due > fired_ms]
         if upcoming:
             self._schedule(min(upcoming), next_fire, timer)
-        for alert in alerts:
+        for alert in step.alerts:
             count_alert(alert)
             yield alert
 
