@@ -33,6 +33,8 @@ class Component:
     transform_path: str  # "module:PTransformClass"
     description: str
     role: str = ""  # sinks: "storage" (every output) or "notify" (routed alerts)
+    encoder_path: str = ""  # HTTP notification sinks: "module:EncoderClass" (config -> encoder)
+    notifier_path: str = ""  # other notification sinks: "module:factory" (config -> Notifier)
 
     def config_model(self) -> type:
         return load_object(self.config_path)
@@ -164,6 +166,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.slack.transform:WriteToSlack",
         "Block Kit messages to a Slack incoming webhook",
         role="notify",
+        encoder_path="sinks.slack.encoder:SlackEncoder",
     ),
     Component(
         "sink",
@@ -172,6 +175,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.teams.transform:WriteToTeams",
         "Adaptive Card messages to a Microsoft Teams (Workflows) webhook",
         role="notify",
+        encoder_path="sinks.teams.encoder:TeamsEncoder",
     ),
     Component(
         "sink",
@@ -180,6 +184,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.pagerduty.transform:WriteToPagerDuty",
         "PagerDuty Events API v2: trigger/repeat/resolve sharing one dedup_key per episode",
         role="notify",
+        encoder_path="sinks.pagerduty.encoder:PagerDutyEncoder",
     ),
     Component(
         "sink",
@@ -188,6 +193,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.siem.transform:WriteToSiem",
         "Enriched security events: HMAC-signed HTTP or Splunk HEC batches",
         role="notify",
+        encoder_path="sinks.siem.encoder:SiemEncoder",
     ),
     Component(
         "sink",
@@ -196,6 +202,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.webhooks.transform:WriteToWebhooks",
         "Outbound webhooks signed the Standard Webhooks way, per-endpoint event subscriptions",
         role="notify",
+        encoder_path="sinks.webhooks.encoder:WebhooksEncoder",
     ),
     Component(
         "sink",
@@ -204,6 +211,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.email.transform:WriteToEmail",
         "Email over SMTP (STARTTLS or SMTPS), one message per notification, threaded per episode",
         role="notify",
+        notifier_path="sinks.email.notifier:EmailNotifier",
     ),
 )
 

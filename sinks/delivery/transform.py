@@ -21,9 +21,10 @@ from airis_mon import streams
 from airis_mon.beamutil import finish_bundle_output
 from airis_mon.schema import Alert, DeadLetter
 from sinks.delivery.config import DeliveryConfig
-from sinks.delivery.http import HttpDeliverer, HttpRequest
+from sinks.delivery.http import HttpRequest
+from sinks.delivery.notifier import HttpNotifier, Outcome
 
-__all__ = ["DeliverAlerts", "Encoder", "failed_delivery", "idempotency_key"]
+__all__ = ["DeliverAlerts", "Encoder", "delivery_outputs", "failed_delivery", "idempotency_key"]
 
 
 def failed_delivery(sink: str, alert: Alert, reason: str, attempts: int) -> DeadLetter:
@@ -64,7 +65,7 @@ class _Deliver(beam.DoFn):
         self._dead = beam.metrics.Metrics.counter(namespace, "dead_lettered")
 
     def setup(self):
-        self._deliverer = HttpDeliverer(self._config)
+        self._notifier = HttpNotifier(self._encoder, self._config)
 
     def start_bundle(self):
         self._pending: list[Alert] = []
@@ -82,20 +83,21 @@ class _Deliver(beam.DoFn):
         alerts, self._pending = self._pending, []
         if not alerts:
             return
-        for request, carried in self._encoder.encode(alerts):
-            result = self._deliverer.deliver(request)
-            self._retried.inc(result.retries)
-            if result.delivered:
-                self._sent.inc(len(carried))
-                for alert in carried:
-                    yield (self._sink, alert.id, alert.notification, result.status, result.attempts)
-                continue
-            self._dead.inc(len(carried))
-            where = f"{request.label}: " if request.label else ""
-            for alert in carried:
-                yield beam.pvalue.TaggedOutput(
-                    streams.DEAD_LETTERS, failed_delivery(self._sink, alert, where + result.reason, result.attempts)
-                )
+        for outcome in self._notifier.notify(alerts):
+            yield from delivery_outputs(self._sink, outcome, self._sent, self._retried, self._dead)
+
+
+def delivery_outputs(sink: str, outcome: Outcome, sent, retried, dead):
+    """Beam outputs and counters of one outcome: ``(sink, alert id, notification, status, attempts)``, or a
+    dead letter (shared by every notifying DoFn)."""
+    retried.inc(outcome.retries)
+    alert = outcome.alert
+    if outcome.delivered:
+        sent.inc()
+        yield (sink, alert.id, alert.notification, outcome.status, outcome.attempts)
+        return
+    dead.inc()
+    yield beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, failed_delivery(sink, alert, outcome.reason, outcome.attempts))
 
 
 class DeliverAlerts(beam.PTransform):

@@ -13,16 +13,13 @@ messages some recipients refused while others accepted them.
 
 from __future__ import annotations
 
-import time
-
 import apache_beam as beam
 
 from airis_mon import streams
 from airis_mon.schema import Alert
-from sinks.delivery.transform import failed_delivery
+from sinks.delivery.transform import delivery_outputs
 from sinks.email.config import EmailConfig
-from sinks.email.message import build_message
-from sinks.email.smtp import SmtpDeliverer
+from sinks.email.notifier import EmailNotifier
 
 __all__ = ["WriteToEmail"]
 
@@ -37,20 +34,13 @@ class _SendEmail(beam.DoFn):
         self._refused = beam.metrics.Metrics.counter(namespace, "recipients_refused")
 
     def setup(self):
-        self._deliverer = SmtpDeliverer(self._config)  # no connection yet: one per delivery attempt
+        self._notifier = EmailNotifier(self._config)
 
     def process(self, alert: Alert):
-        result = self._deliverer.deliver(build_message(self._config, alert, time.time()))
-        self._retried.inc(result.retries)
-        if result.delivered:
-            self._sent.inc()
-            self._refused.inc(len(result.refused))
-            yield (self._config.name, alert.id, alert.notification, result.status, result.attempts)
-            return
-        self._dead.inc()
-        yield beam.pvalue.TaggedOutput(
-            streams.DEAD_LETTERS, failed_delivery(self._config.name, alert, result.reason, result.attempts)
-        )
+        refused_before = self._notifier.refused
+        for outcome in self._notifier.notify([alert]):
+            yield from delivery_outputs(self._config.name, outcome, self._sent, self._retried, self._dead)
+        self._refused.inc(self._notifier.refused - refused_before)
 
 
 class WriteToEmail(beam.PTransform):
