@@ -1,5 +1,6 @@
 """The whole main graph in streaming mode on the local runner: the same alerts as the batch graph."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import load_config
 from pipelines.main import build_pipeline
+from tests.sinks.notification_log.logged import logged_keys
 
 
 def alerts_of(out: Path) -> list[tuple]:
@@ -15,12 +17,12 @@ def alerts_of(out: Path) -> list[tuple]:
     return sorted((a["id"], a["name"], a["notification"], a["timestamp_ms"], a["current_value"]) for a in alerts)
 
 
-def run(small_day: Path, out: Path, streaming: bool) -> None:
+def run(small_day: Path, out: Path, streaming: bool, config: str = "config.yaml") -> None:
     options = PipelineOptions(["--streaming"] if streaming else [])
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, load_config(small_day / "config.yaml"), num_shards=2)
+    build_pipeline(pipeline, load_config(small_day / config), num_shards=2)
     pipeline.run().wait_until_finish()
-    (small_day / "out").rename(out)  # the config's storage path
+    (small_day / "out").rename(out)  # the config's storage path (the notification log is in there too)
 
 
 def test_streaming_graph_raises_the_batch_alerts_and_stores_per_window(small_day: Path):
@@ -35,3 +37,22 @@ def test_streaming_graph_raises_the_batch_alerts_and_stores_per_window(small_day
     assert stream == batch
     parts = sorted(p.name for p in (small_day / "stream" / "aggregates").rglob("*.parquet"))
     assert parts and all("-w" in name and name.endswith("-p0.parquet") for name in parts)  # one on-time pane each
+
+
+def notification_counts(log: Path) -> collections.Counter:
+    """How many lines of the notification log hold each idempotency key."""
+    return collections.Counter(logged_keys(log, "feed"))
+
+
+def test_streaming_logs_each_notification_once_the_same_as_batch(small_day: Path):
+    """Every window fires its own pane of alerts in streaming: the notification log still holds each
+    notification once (by idempotency key), and the same ones as the batch run."""
+    config = (small_day / "config.yaml").read_text()
+    feed = "  - {name: feed, type: notification_log, path: out/notifications-feed.jsonl}\n"
+    (small_day / "feed.yaml").write_text(config + feed + "default_route: {sinks: [feed]}\n")
+    run(small_day, small_day / "batch", streaming=False, config="feed.yaml")
+    run(small_day, small_day / "stream", streaming=True, config="feed.yaml")
+    batch = notification_counts(small_day / "batch" / "notifications-feed.jsonl")
+    stream = notification_counts(small_day / "stream" / "notifications-feed.jsonl")
+    assert len(batch) == 4 and set(batch.values()) == {1}
+    assert stream == batch
