@@ -30,7 +30,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from airis_mon.durations import Duration
 from airis_mon.enrichment import EnrichmentConfig
 from airis_mon.errors import ConfigError
-from airis_mon.models import ComponentConfig, StrictModel
+from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.registry import get_component
 from airis_mon.routing import DefaultRoute, Route, Silence
 from airis_mon.validation import describe_validation_error
@@ -40,6 +40,7 @@ __all__ = [
     "AggregationConfig",
     "ComponentConfig",
     "Config",
+    "LiveConfig",
     "StrictModel",
     "load_config",
     "parse_config",
@@ -62,6 +63,35 @@ class AggregationConfig(StrictModel):
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
 
+class LiveConfig(StrictModel):
+    """``python -m pipelines.serve``: the continuous runner (cycles, lateness, state, its /metrics).
+
+    ::
+
+        live:
+          cycle_interval_s: 5        # a cycle starts this often (s): reads new input, evaluates closed windows
+          allowed_lateness: 10s      # a window is evaluated once it ended this long ago (s); later points are
+                                     # dead letters. Cover your sources' delay (CloudWatch: 15m).
+          state_dir: ./airis-mon-state   # checkpoint, plan, carried points, outbox; default OUTPUT/state
+          metrics_host: 127.0.0.1
+          metrics_port: 9464         # GET /metrics (Prometheus text); 0: any free port
+    """
+
+    cycle_interval_s: float = Field(default=5.0, gt=0, le=3600, description="time between cycle starts, s")
+    allowed_lateness_s: Duration = Field(
+        default=10,
+        alias="allowed_lateness",
+        ge=0,
+        description="a window is evaluated once its end is this far behind the clock and the input position, s",
+    )
+    state_dir: ConfigPath | None = Field(default=None, description="the runner's state; default OUTPUT/state")
+    metrics_host: str = Field(default="127.0.0.1", description="address of GET /metrics")
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="port of GET /metrics; 0: a free port")
+    start_gateway: bool = Field(default=True, description="serve the `type: gateway` integration's API too")
+
+    model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
+
+
 class _RawConfig(StrictModel):
     integrations: list[dict[str, Any]] = Field(default_factory=list)
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
@@ -71,6 +101,7 @@ class _RawConfig(StrictModel):
     routes: list[Route] = Field(default_factory=list)
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
+    live: dict[str, Any] = Field(default_factory=dict)
 
 
 class Config(StrictModel):
@@ -84,6 +115,7 @@ class Config(StrictModel):
     routes: tuple[Route, ...] = ()
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     base_dir: Path = Field(description="folder that relative paths are resolved against")
 
 
@@ -137,6 +169,11 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
         problems.extend(describe_validation_error(error, prefix="aggregation"))
         aggregation = None
     context = {"base_dir": base_dir}
+    try:
+        live = LiveConfig.model_validate(document.get("live") or {}, context=context)
+    except ValidationError as error:
+        problems.extend(describe_validation_error(error, prefix="live"))
+        live = None
     sections = {}
     for section in _SECTION_KIND:
         try:
@@ -168,6 +205,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config") -> Confi
         routes=tuple(routing["routes"]),
         default_route=routing["default_route"],
         enrichment=routing["enrichment"],
+        live=live,
         **sections,
     )
 

@@ -158,6 +158,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.notification_log.transform:WriteToNotificationLog",
         "Routed alert notifications as JSON lines in a local file",
         role="notify",
+        notifier_path="sinks.notification_log.notifier:NotificationLogNotifier",
     ),
     Component(
         "sink",

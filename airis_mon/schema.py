@@ -30,6 +30,7 @@ __all__ = [
     "RAW_POINT_SCHEMA",
     "SEVERITIES",
     "Alert",
+    "AlertState",
     "DeadLetter",
     "Event",
     "HealthRecord",
@@ -190,7 +191,21 @@ class DeadLetter(NamedTuple):
     original: str  # JSON
 
 
-for _record in (Metric, Event, Alert, UserRecord, HealthRecord, DeadLetter):
+class AlertState(NamedTuple):
+    """An alert that is pending (breaching, ``for`` not yet met) or firing at one evaluation, as Prometheus's
+    ``ALERTS{alertstate=...}``: one row per (rule, group) and evaluation of the live runner."""
+
+    evaluated_at_ms: int  # the evaluation horizon: windows ending at or before it were evaluated
+    id: str  # the episode id the alert has (or will have, once it fires)
+    rule: str
+    source: str
+    group: str  # JSON object of the group's tags
+    state: str  # pending | firing
+    active_since_ms: int  # start of the breaching run (the episode start)
+    peak_value: float
+
+
+for _record in (Metric, Event, Alert, UserRecord, HealthRecord, DeadLetter, AlertState):
     beam.coders.registry.register_coder(_record, beam.coders.RowCoder)
 
 #: Metric points before normalization: vendor names/units, timestamps in any unit.

@@ -9,11 +9,12 @@ runs (a run that fails leaves them for the next one).
 
 Layout::
 
-    SPOOL/open-000042.jsonl      the segment being written (at most one)
+    SPOOL/open-000042-1795824000000.jsonl   the segment being written (at most one), and when it
+                                             was opened (epoch ms)
     SPOOL/segment-000041.jsonl   closed, waiting for the pipeline
     SPOOL/done/segment-000040.jsonl   processed
 
-One JSON object a line: ``{"kind": "metrics"|"event"|"user_sync", "received_at_ms": ..., "payload": {...}}``.
+One JSON object a line: a payload of the public contract (metrics or event).
 On start, a writer closes a segment left open by a crash, first cutting a
 torn last line (a write that was never acknowledged).
 """
@@ -30,9 +31,9 @@ from pathlib import Path
 
 from airis_mon.files import fsync_directory
 
-__all__ = ["SpoolWriter", "closed_segments", "mark_processed"]
+__all__ = ["SpoolWriter", "closed_segments", "mark_processed", "oldest_unread_ms"]
 
-_OPEN = re.compile(r"^open-(\d{6,})\.jsonl$")
+_OPEN = re.compile(r"^open-(\d{6,})(?:-(\d+))?\.jsonl$")
 _CLOSED = re.compile(r"^segment-(\d{6,})\.jsonl$")
 
 
@@ -42,6 +43,20 @@ def closed_segments(directory: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if _CLOSED.match(p.name))
+
+
+def oldest_unread_ms(directory: str | Path) -> int | None:
+    """When the open segment was opened (epoch ms; None without one): every record not yet in a closed
+    segment was accepted after about then. The live runner's input position."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return None
+    opened = []
+    for path in folder.iterdir():
+        match = _OPEN.match(path.name)
+        if match:
+            opened.append(int(match.group(2)) if match.group(2) else int(path.stat().st_mtime * 1000))
+    return min(opened, default=None)
 
 
 def mark_processed(directory: str | Path, segments: Iterable[str | Path]) -> None:
@@ -105,8 +120,8 @@ class SpoolWriter:
                 os.fsync(handle.fileno())
 
     def _open(self) -> None:
-        path = self.directory / f"open-{self._sequence:06d}.jsonl"
-        self._handle = open(path, "ab")  # noqa: SIM115 (kept open across appends, closed on rotate)
+        self._open_path = self.directory / f"open-{self._sequence:06d}-{int(time.time() * 1000)}.jsonl"
+        self._handle = open(self._open_path, "ab")  # noqa: SIM115 (kept open across appends, closed on rotate)
         self._opened_at = time.monotonic()
         self._size = 0
         fsync_directory(self.directory, strict=True)
@@ -115,8 +130,7 @@ class SpoolWriter:
         if self._handle is None:
             return
         self._handle.close()
-        name = f"{self._sequence:06d}.jsonl"
-        os.replace(self.directory / f"open-{name}", self.directory / f"segment-{name}")
+        os.replace(self._open_path, self.directory / f"segment-{self._sequence:06d}.jsonl")
         fsync_directory(self.directory, strict=True)
         self._handle = None
         self._sequence += 1

@@ -29,10 +29,13 @@ COMPONENT = "gateway"
 class ReadFromGatewaySpool(beam.PTransform):
     """Closed spool segments -> the dict of :mod:`airis_mon.streams` outputs."""
 
-    def __init__(self, config: GatewayConfig):
+    def __init__(self, config: GatewayConfig, segments: list[str] | None = None):
+        """``segments``: the spool segments to read (the live runner's plan); default: every closed one."""
         super().__init__()
         self._config = config
-        self._segments = [str(path) for path in closed_segments(config.spool)]
+        if segments is None:
+            segments = [str(path) for path in closed_segments(config.spool)]
+        self._segments = list(segments)
 
     @property
     def segments(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""The live runner: ``python -m pipelines.serve`` (cycles, checkpoint, outbox, /metrics)."""

@@ -1,0 +1,217 @@
+"""Run AIRIS-MON continuously on one machine: gateway, pollers, the pipeline in cycles, delivery, /metrics.
+
+::
+
+    python -m pipelines.serve --config airis-mon.yaml            # until Ctrl-C or SIGTERM
+    python -m pipelines.serve --config airis-mon.yaml --once     # one cycle and its deliveries (cron)
+
+What runs (see :mod:`pipelines.live.runner`):
+
+- the ingestion gateway of each ``type: gateway`` integration, as a child
+  process (restarted if it dies), unless ``live.start_gateway: false``;
+- every ``live.cycle_interval_s`` a cycle: new spool segments and recorded
+  files, the polled integrations whose ``poll.interval_s`` has passed,
+  windows evaluated once they ended ``live.allowed_lateness`` ago, state
+  committed atomically with the input position;
+- a delivery thread sending each committed notification once
+  (:mod:`pipelines.live.outbox`);
+- ``GET /metrics`` on ``live.metrics_host:live.metrics_port``
+  (:mod:`pipelines.live.metrics`).
+
+SIGINT or SIGTERM stops it cleanly: the running cycle finishes (or, if the
+process is killed instead, is re-run from its plan on the next start), the
+notification being sent is recorded, the gateway closes its open segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+import requests
+
+from airis_mon.config import Config, load_config
+from airis_mon.errors import ConfigError
+from pipelines.live.metrics import LiveMetrics, serve_metrics
+from pipelines.live.outbox import Outbox
+from pipelines.live.runner import LiveRunner, describe
+from pipelines.main import notification_sinks
+from pipelines.options import DEFAULT_OUTPUT
+from sources.gateway.config import GatewayConfig
+
+__all__ = ["run"]
+
+LOG = logging.getLogger("airis_mon.serve")
+_GATEWAY_READY_S = 60.0  # the gateway imports FastAPI and Beam: allow a slow first start
+
+
+class _Gateway:
+    """One ``python -m pipelines.gateway`` child process, restarted when it exits on its own."""
+
+    def __init__(self, config_path: str, integration: GatewayConfig):
+        self._args = [sys.executable, "-m", "pipelines.gateway", "--config", config_path,
+                      "--integration", integration.name]  # fmt: skip
+        self.integration = integration
+        self.url = f"http://{integration.host}:{integration.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + _GATEWAY_READY_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway {self.integration.name} exited with {self.process.returncode}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"gateway {self.integration.name} not ready at {self.url} after {_GATEWAY_READY_S:g} s")
+
+    def keep_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            LOG.warning("gateway %s exited with %s; restarting", self.integration.name, self.process.returncode)
+            self.start()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # the gateway closes its open segment on SIGTERM
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _deliver_forever(outbox: Outbox, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            outbox.deliver_pending(stop)
+        except Exception:  # a bug must not stop deliveries for good: log it and try again
+            LOG.exception("delivery failed; retrying")
+        stop.wait(0.5)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the YAML config (integrations, rules, sinks, live)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"storage folder (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--num_shards", type=int, default=4, help="aggregation shards per cycle (default 4)")
+    parser.add_argument("--once", action="store_true", help="run one cycle, deliver its notifications, exit")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines (default text)")
+    return parser.parse_args(argv)
+
+
+def _setup_logging(form: str) -> None:
+    if form == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(_JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}  # fmt: skip
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def _gateways(config: Config, config_path: str) -> list[_Gateway]:
+    if not config.live.start_gateway:
+        return []
+    gateways = [_Gateway(config_path, i) for i in config.integrations if isinstance(i, GatewayConfig)]
+    for gateway in gateways:
+        if gateway.integration.handoff != "spool":
+            raise ConfigError([f"integrations: gateway {gateway.integration.name!r}: the live runner reads the "
+                               "spool; handoff: pubsub is for Dataflow"])  # fmt: skip
+        if gateway.integration.max_segment_age_s > config.live.cycle_interval_s:
+            LOG.warning("gateway %s: max_segment_age_s %g s > live.cycle_interval_s %g s: records wait that long "
+                        "before a cycle can read them", gateway.integration.name,
+                        gateway.integration.max_segment_age_s, config.live.cycle_interval_s)  # fmt: skip
+    return gateways
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parse_args(argv)
+    _setup_logging(args.log_format)
+    try:
+        config = load_config(args.config)
+        gateways = _gateways(config, args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    runner = LiveRunner(config, args.output, num_shards=args.num_shards)
+    outbox = Outbox({s.name: s for s in notification_sinks(config, args.output)}, runner.state_dir, runner.output)
+    metrics = LiveMetrics(runner, outbox)
+    server, port = serve_metrics(metrics, config.live.metrics_host, config.live.metrics_port)
+    started = []
+    try:
+        for gateway in gateways:
+            gateway.start()
+            started.append(gateway)
+            LOG.info("gateway %s ready at %s", gateway.integration.name, gateway.url)
+        deliverer = threading.Thread(target=_deliver_forever, args=(outbox, stop), name="delivery", daemon=True)
+        if not args.once:
+            deliverer.start()
+        LOG.info("AIRIS-MON live: output %s, state %s, metrics http://%s:%d/metrics, a cycle every %g s, windows "
+                 "of %d s evaluated %d s after they end", runner.output, runner.state_dir, config.live.metrics_host,
+                 port, config.live.cycle_interval_s, config.aggregation.window_seconds,
+                 config.live.allowed_lateness_s)  # fmt: skip
+        _cycles(runner, metrics, gateways, stop, config.live.cycle_interval_s, once=args.once)
+        if args.once:
+            outbox.deliver_pending()
+        stop.set()
+        if deliverer.is_alive():
+            deliverer.join()
+    finally:
+        for gateway in started:
+            gateway.stop()
+        server.shutdown()
+    LOG.info("AIRIS-MON live stopped after cycle %d", runner.checkpoint.cycle)
+    return 0
+
+
+def _cycles(runner: LiveRunner, metrics: LiveMetrics, gateways: list[_Gateway], stop: threading.Event,
+            interval_s: float, once: bool) -> None:  # fmt: skip
+    failures = 0
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            for gateway in gateways:
+                gateway.keep_alive()
+            report = runner.run_cycle()
+            metrics.record_cycle(report.counters, report.seconds)
+            failures = 0
+            LOG.info("cycle %s", describe(report))
+        except Exception:
+            failures += 1
+            metrics.record_failure()
+            LOG.exception("cycle failed (%d in a row); it is re-run from its plan", failures)
+            if once:
+                raise
+        if once:
+            return
+        pause = interval_s if not failures else min(300.0, interval_s * 2**failures)
+        stop.wait(max(0.0, pause - (time.monotonic() - began)))
+
+
+if __name__ == "__main__":
+    sys.exit(run())
