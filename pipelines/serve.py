@@ -63,7 +63,7 @@ class _Gateway:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + _GATEWAY_READY_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -89,6 +89,17 @@ class _Gateway:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when this process dies (even by SIGKILL), so a killed
+    runner never leaves a gateway holding its port. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _deliver_forever(outbox: Outbox, stop: threading.Event) -> None:

@@ -188,3 +188,26 @@ def test_a_point_later_than_allowed_lateness_is_a_dead_letter_with_its_reason(tm
     metrics = pq.read_table(folder / "out" / "metrics")
     values = metrics.filter(pc.equal(metrics.column("name"), "m")).column("value").to_pylist()
     assert sorted(values) == [1.0, 1.0]  # the first point and the on-time one; the late one only as a dead letter
+
+
+def test_pending_and_firing_are_stored_per_evaluation_and_queryable(tmp_path):
+    """Like Prometheus's ALERTS{alertstate="pending"}: one row per (rule, group) and cycle while it is active."""
+    folder, config = _live_folder(tmp_path)
+    writer = SpoolWriter(folder / "spool")
+    runner = LiveRunner(config, str(folder / "out"))
+    for minute in range(4):  # breaching from minute 1: pending after minute 1, firing after minute 2 (for: 2)
+        value = 900.0 if minute >= 1 else 10.0
+        writer.append([{"timestamp": T0 + minute * MINUTE + s * 1000, "source": "tensorflow_serving",
+                        "metrics": [{"name": "inference_latency", "value": value, "unit": "ms",
+                                     "tags": {"model_name": "fraud"}}]} for s in range(0, 60, 10)])  # fmt: skip
+        writer.close()
+        runner.run_cycle(now_ms=T0 + (minute + 1) * MINUTE + 10_000)
+    states = pq.read_table(folder / "out" / "alert_states").to_pylist()
+    latency = sorted(
+        (s["evaluated_at_ms"] - T0) // MINUTE for s in states if s["rule"] == "latency" and s["state"] == "pending"
+    )
+    assert latency == [2]  # evaluated up to minute 2: minute 1 breached, for not met yet
+    firing = [s for s in states if s["rule"] == "latency" and s["state"] == "firing"]
+    assert [(s["evaluated_at_ms"] - T0) // MINUTE for s in firing] == [3, 4]
+    assert {s["id"] for s in firing} == {s["id"] for s in states if s["state"] == "pending" and s["rule"] == "latency"}
+    assert runner.summary()["firing"] >= 1
