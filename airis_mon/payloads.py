@@ -11,33 +11,220 @@ Event payload::
     {"timestamp": "2024-11-29T00:00:00Z", "event_type": "model_version_status",
      "source": "mlflow", "severity": "info", "data": {...}}
 
-``timestamp`` may be epoch s/ms/µs/ns or ISO-8601 (see :mod:`airis_mon.timeutil`).
+``timestamp`` may be epoch s/ms/µs/ns or ISO-8601 (see :mod:`airis_mon.timeutil`),
+never a boolean, and must lie in the accepted range (:class:`TimestampRange`;
+by default not before 1970-01-01T00:00:00Z and at most 86,400 s ahead of the
+wall clock at validation; configured as ``timestamps:`` on a ``payload_files``
+or ``gateway`` integration).
+
+Values the pipeline cannot carry are refused wherever they are
+(:func:`unprocessable_fields`): NaN and infinite numbers (``NaN``,
+``Infinity``, ``-Infinity`` and overflowing literals such as ``1e400``),
+text with lone surrogates (``"\\ud800"``, not encodable as UTF-8) and
+values nested more than :data:`MAX_NESTING` levels deep. The one exception is
+a metric point's ``value``: NaN and infinities pass this parser, and
+``Normalize`` dead-letters them per point (the gateway refuses them).
+
 Pydantic validates at this edge; what comes out are light rows. A malformed
 point costs only that point: it becomes a :class:`~airis_mon.schema.DeadLetter`
 whose ``original`` is a one-point payload that can be fixed and replayed.
+Reasons name the field, never the value.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import math
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from airis_mon.schema import SEVERITIES, DeadLetter, Event, canonical_tags
-from airis_mon.timeutil import to_epoch_ms
-from airis_mon.validation import describe_validation_error
+from airis_mon.models import StrictModel
+from airis_mon.schema import SEVERITIES, DeadLetter, Event, canonical_tags, tags_from_json
+from airis_mon.timeutil import DEFAULT_MAX_FUTURE_S, DEFAULT_NOT_BEFORE_MS, check_epoch_ms, to_epoch_ms
+from airis_mon.validation import describe_validation_error, field_path
 
 __all__ = [
+    "MAX_NESTING",
     "EventPayload",
     "MetricPointIn",
     "MetricsPayload",
+    "PayloadTimestamp",
     "RawPoint",
+    "TimestampRange",
     "parse_payload",
     "payload_kind",
+    "payload_problems",
+    "point_dead_letter",
+    "safe_text",
+    "unprocessable_fields",
 ]
 
-TimestampIn = int | float | str
+#: Deepest nesting of objects and arrays in a payload, the payload object itself counting as level 1.
+MAX_NESTING = 64
+_NOT_FINITE = "must be a finite number"
+_NOT_UNICODE = "must be valid Unicode text (no lone surrogates)"
+_TOO_DEEP = f"nested more than {MAX_NESTING} levels deep"
+#: Latest ``not_before`` that :func:`~airis_mon.timeutil.ms_to_iso` can print: 9999-12-31T23:59:59.999Z, epoch ms.
+_LAST_PRINTABLE_MS = 253_402_300_799_999
+
+
+class TimestampRange(StrictModel):
+    """The accepted range of payload timestamps: ``timestamps:`` of a ``payload_files`` or ``gateway`` integration.
+
+    ::
+
+        timestamps:
+          not_before: "2000-01-01T00:00:00Z"   # ISO-8601 or epoch s/ms/µs/ns; default 1970-01-01T00:00:00Z
+          max_future_s: 86400                  # s ahead of the wall clock at validation (the default)
+
+    A timestamp outside ``[not_before, now + max_future_s]`` is a 400 at the
+    gateway and a dead letter in the pipeline.
+    """
+
+    not_before: Annotated[int, BeforeValidator(to_epoch_ms)] = Field(
+        default=DEFAULT_NOT_BEFORE_MS,
+        ge=0,
+        le=_LAST_PRINTABLE_MS,
+        description="earliest accepted time: ISO-8601 or epoch s/ms/µs/ns (held as epoch ms)",
+    )
+    max_future_s: float = Field(
+        default=DEFAULT_MAX_FUTURE_S,
+        ge=0,
+        allow_inf_nan=False,
+        description="latest accepted time: this many seconds ahead of the wall clock at validation",
+    )
+
+    def epoch_ms(self, value: object, now_ms: int | None = None) -> int:
+        """``value`` (epoch s/ms/µs/ns or ISO-8601) as epoch ms, or ``ValueError``
+        when it is not a timestamp or lies outside the range; ``now_ms`` (epoch
+        ms) is the wall clock at the call unless given."""
+        return check_epoch_ms(to_epoch_ms(value), self.not_before, self.max_future_s, now_ms)
+
+    def context(self, now_ms: int | None = None) -> dict[str, Any]:
+        """The pydantic validation context that makes payload models check this
+        range (``now_ms``: the clock to check against, epoch ms; ``None``: the wall clock)."""
+        return {_RANGE_KEY: self, _NOW_KEY: now_ms}
+
+
+_RANGE_KEY, _NOW_KEY = "timestamp_range", "now_ms"
+_DEFAULT_RANGE = TimestampRange()
+
+
+def _accepted_timestamp(value: Any, info: ValidationInfo) -> Any:
+    context = info.context or {}
+    context.get(_RANGE_KEY, _DEFAULT_RANGE).epoch_ms(value, context.get(_NOW_KEY))  # ValueError names the problem
+    return value
+
+
+PayloadTimestamp = Annotated[int | float | str, BeforeValidator(_accepted_timestamp)]
+"""A payload ``timestamp``: epoch s/ms/µs/ns or ISO-8601 in the accepted range
+(:meth:`TimestampRange.context`; the default range without one), never a boolean."""
+
+
+def safe_text(text: str) -> str:
+    """``text`` made encodable as UTF-8: lone surrogates become ``\\udXXX`` escapes."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _members(container: dict | list | tuple):
+    return iter(container.items()) if isinstance(container, dict) else enumerate(container)
+
+
+def unprocessable_fields(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """``(field, message)`` for every part of a decoded JSON ``value`` the
+    pipeline cannot carry, in document order: NaN and infinite numbers, text
+    (values and keys) with lone surrogates, and objects or arrays nested more
+    than :data:`MAX_NESTING` levels deep. Fields are paths such as
+    ``metrics[0].tags.host`` (after ``prefix``); values are never included.
+    Iterative (a stack of member iterators), so any depth is safe. A value
+    that :func:`_certainly_processable` clears is not searched at all.
+    """
+    if _certainly_processable(value):
+        return []
+    found: list[tuple[str, str]] = []
+    if not isinstance(value, (dict, list, tuple)):
+        problem = _scalar_problem(value)
+        return [(_field((), prefix), problem)] if problem else []
+    stack: list[tuple[tuple, Any]] = [((), _members(value))]
+    while stack:
+        location, members = stack[-1]
+        for key, member in members:
+            if isinstance(key, str) and not _is_unicode(key):
+                found.append((_field((*location, key), prefix), _NOT_UNICODE))
+            if isinstance(member, (dict, list, tuple)):
+                member_location = (*location, key if isinstance(key, (str, int)) else str(key))
+                if len(member_location) >= MAX_NESTING:
+                    found.append((_field(member_location, prefix), _TOO_DEEP))
+                    continue
+                stack.append((member_location, _members(member)))
+                break  # descend; this iterator resumes after the member
+            problem = _scalar_problem(member)
+            if problem:
+                found.append((_field((*location, key), prefix), problem))
+        else:
+            stack.pop()
+    return found
+
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, check_circular=False)
+
+
+def _certainly_processable(value: Any) -> bool:
+    """``True`` when ``value`` certainly holds nothing :func:`unprocessable_fields`
+    would report, by C-speed checks: it serialises as strict JSON (no NaN or
+    infinity), encodes as UTF-8 (no lone surrogate) and has fewer brackets
+    than :data:`MAX_NESTING` (so it cannot nest deeper). ``False`` means "search"."""
+    try:
+        text = _STRICT_JSON.encode(value)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return text.count("[") + text.count("{") < MAX_NESTING
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _NOT_FINITE
+    if isinstance(value, str):
+        return None if _is_unicode(value) else _NOT_UNICODE
+    return None
+
+
+def _field(location: tuple, prefix: str) -> str:
+    return field_path(tuple(safe_text(part) if isinstance(part, str) else part for part in location), prefix)
+
+
+def payload_problems(error: ValidationError | None, value: Any, prefix: str = "") -> list[str]:
+    """``field: message`` lines: those of the validation ``error`` (if any),
+    then the :func:`unprocessable_fields` of ``value`` that the error does not
+    name already. Shared by the gateway (a 400) and the parser (a dead letter);
+    every line encodes as UTF-8 and names no value."""
+    lines = describe_validation_error(error, prefix) if error is not None else []
+    if value is not None:  # nothing to search
+        named = {line.partition(": ")[0] for line in lines}
+        lines += [f"{field}: {message}" for field, message in unprocessable_fields(value, prefix) if field not in named]
+    return [safe_text(line) for line in lines]
 
 
 class _Strict(BaseModel):
@@ -63,14 +250,8 @@ class MetricPointIn(_Strict):
 
 
 class _Envelope(_Strict):
-    timestamp: TimestampIn
+    timestamp: PayloadTimestamp
     source: str = Field(min_length=1, max_length=256)
-
-    @field_validator("timestamp")
-    @classmethod
-    def _valid_timestamp(cls, value: TimestampIn) -> TimestampIn:
-        to_epoch_ms(value)  # raises ValueError with a clear message
-        return value
 
     @property
     def timestamp_ms(self) -> int:
@@ -113,40 +294,65 @@ def payload_kind(payload: Any) -> str | None:
     return None
 
 
-def _event_time_or_zero(payload: Any) -> int:
+def _event_time_or_zero(payload: Any, accepted: TimestampRange, now_ms: int | None) -> int:
     try:
-        return to_epoch_ms(payload.get("timestamp"))
+        return accepted.epoch_ms(payload.get("timestamp"), now_ms)
     except (AttributeError, ValueError):
         return 0
 
 
-def _dead(component: str, reason: str, original: Any) -> DeadLetter:
-    """A dead letter stamped with the record's own event time (0 if unknown),
-    so that reprocessing the same input gives the same output."""
+def _dead(
+    component: str, reason: str, original: Any, accepted: TimestampRange = _DEFAULT_RANGE, now_ms: int | None = None
+) -> DeadLetter:
+    """A dead letter stamped with the record's own event time (0 if unknown or
+    outside the accepted range), so that reprocessing the same input gives the
+    same output."""
     return DeadLetter(
-        timestamp_ms=_event_time_or_zero(original),
+        timestamp_ms=_event_time_or_zero(original, accepted, now_ms),
         component=component,
-        reason=reason,
+        reason=safe_text(reason),
         original=json.dumps(original, default=str, sort_keys=True, allow_nan=True),
     )
 
 
-def parse_payload(payload: Any, component: str = "parse") -> tuple[list[RawPoint], list[Event], list[DeadLetter]]:
+def point_dead_letter(row: Sequence, reason: str, component: str) -> DeadLetter:
+    """The dead letter of one raw point ``(timestamp, source, name, value, unit,
+    tags JSON)`` (a :data:`RawPoint` or a ``RAW_POINT_SCHEMA`` row, timestamp in
+    any unit); its original is the replayable one-point payload."""
+    timestamp, source, name, value, unit, tags = row
+    if isinstance(timestamp, float) and timestamp.is_integer():
+        timestamp = int(timestamp)
+    point = {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "tags": tags_from_json(tags) if isinstance(tags, str) else tags,
+    }
+    return _dead(component, reason, {"timestamp": timestamp, "source": source, "metrics": [point]})
+
+
+def parse_payload(
+    payload: Any,
+    component: str = "parse",
+    timestamps: TimestampRange | None = None,
+    now_ms: int | None = None,
+) -> tuple[list[RawPoint], list[Event], list[DeadLetter]]:
     """Parse one decoded payload of either kind.
 
     Returns the good points, the good events and one dead letter per rejected
     part (the whole payload when its envelope is wrong, one point otherwise).
+    ``timestamps`` is the accepted range (the default range when ``None``),
+    checked against ``now_ms`` (epoch ms; the wall clock when ``None``).
     """
+    accepted = timestamps or _DEFAULT_RANGE
     kind = payload_kind(payload)
     if kind == "metrics":
-        points, dead = _parse_metrics(payload, component)
+        points, dead = _parse_metrics(payload, component, accepted, now_ms)
         return points, [], dead
     if kind == "event":
-        try:
-            event = EventPayload.model_validate(payload)
-        except ValidationError as error:
-            reason = "; ".join(describe_validation_error(error))
-            return [], [], [_dead(component, reason, payload)]
+        event, problems = _validated(EventPayload, payload, payload, "", accepted.context(now_ms))
+        if problems:
+            return [], [], [_dead(component, "; ".join(problems), payload, accepted, now_ms)]
         row = Event(
             timestamp_ms=event.timestamp_ms,
             event_type=event.event_type,
@@ -156,24 +362,45 @@ def parse_payload(payload: Any, component: str = "parse") -> tuple[list[RawPoint
         )
         return [], [row], []
     reason = "payload: neither a metrics payload (no 'metrics') nor an event (no 'event_type')"
-    return [], [], [_dead(component, reason, payload)]
+    return [], [], [_dead(component, reason, payload, accepted, now_ms)]
 
 
-def _parse_metrics(payload: dict, component: str) -> tuple[list[RawPoint], list[DeadLetter]]:
+def _validated(
+    model: TypeAdapter | type[BaseModel], value: Any, checked: Any, prefix: str, context: dict | None = None
+) -> tuple[Any, list[str]]:
+    """``(validated value or None, problem lines)``: ``model`` validates
+    ``value`` (with the validation ``context``, for timestamps); ``checked`` is
+    the part of it searched for unprocessable values."""
+    validate = model.validate_python if isinstance(model, TypeAdapter) else model.model_validate
     try:
-        envelope = _MetricsEnvelope.model_validate(payload)
-    except ValidationError as error:
-        return [], [_dead(component, "; ".join(describe_validation_error(error)), payload)]
+        result, error = validate(value, context=context), None
+    except ValidationError as validation_error:
+        result, error = None, validation_error
+    problems = payload_problems(error, checked, prefix)
+    return (None if problems else result), problems
+
+
+def _parse_metrics(
+    payload: dict, component: str, accepted: TimestampRange, now_ms: int | None
+) -> tuple[list[RawPoint], list[DeadLetter]]:
+    # One check of the whole payload spares searching each part in the common, clean case.
+    search = not _certainly_processable(payload)
+    envelope_part = {key: value for key, value in payload.items() if key != "metrics"} if search else None
+    envelope, problems = _validated(_MetricsEnvelope, payload, envelope_part, "", accepted.context(now_ms))
+    if problems:
+        return [], [_dead(component, "; ".join(problems), payload, accepted, now_ms)]
     timestamp_ms = envelope.timestamp_ms
     points: list[RawPoint] = []
     dead: list[DeadLetter] = []
     for index, raw_point in enumerate(envelope.metrics):
-        try:
-            point = _POINT.validate_python(raw_point)
-        except ValidationError as error:
-            reason = "; ".join(describe_validation_error(error, prefix=f"metrics[{index}]"))
+        # A non-finite value passes here: Normalize dead-letters it per point.
+        checked = None
+        if search:
+            checked = {k: v for k, v in raw_point.items() if k != "value"} if isinstance(raw_point, dict) else raw_point
+        point, problems = _validated(_POINT, raw_point, checked, f"metrics[{index}]")  # points have no timestamp
+        if problems:
             original = {"timestamp": payload["timestamp"], "source": envelope.source, "metrics": [raw_point]}
-            dead.append(_dead(component, reason, original))
+            dead.append(_dead(component, "; ".join(problems), original, accepted, now_ms))
             continue
         points.append((timestamp_ms, envelope.source, point.name, point.value, point.unit, canonical_tags(point.tags)))
     return points, dead

@@ -14,16 +14,43 @@ most metric systems do it::
 1700000000000
 >>> to_epoch_ms("2023-11-14T22:13:20Z")
 1700000000000
+
+Payload timestamps must also lie in the *accepted range*
+(:func:`check_epoch_ms`): not before :data:`DEFAULT_NOT_BEFORE_MS`
+(1970-01-01T00:00:00Z, epoch 0) and not more than :data:`DEFAULT_MAX_FUTURE_S`
+(86,400 s, one day) ahead of the wall clock at validation time. Both bounds
+are configurable per source (``timestamps:`` in
+:class:`airis_mon.payloads.TimestampRange`). Error messages never contain the
+value that was refused.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timezone
 
 import numpy as np
 
-__all__ = ["epoch_array_to_ms", "ms_to_iso", "parse_iso_ms", "to_epoch_ms"]
+__all__ = [
+    "DEFAULT_MAX_FUTURE_S",
+    "DEFAULT_NOT_BEFORE_MS",
+    "check_epoch_ms",
+    "epoch_array_to_ms",
+    "ms_to_iso",
+    "parse_iso_ms",
+    "to_epoch_ms",
+]
+
+#: Earliest accepted payload time by default: 1970-01-01T00:00:00Z (epoch 0), epoch ms.
+#: Raise it per source (``timestamps.not_before``) to catch counters mistaken for times.
+DEFAULT_NOT_BEFORE_MS = 0
+#: Latest accepted payload time by default: this many seconds ahead of the wall clock (one day).
+DEFAULT_MAX_FUTURE_S = 86_400.0
+
+_INT64_MIN = np.iinfo(np.int64).min
+#: Float bound of epoch ms that fit ``int64`` (2**63, exactly representable).
+_INT64_BOUND = 2.0**63
 
 _SECONDS_BELOW = 1e11
 _MILLIS_BELOW = 1e14
@@ -57,36 +84,67 @@ def to_epoch_ms(value: object) -> int:
     aware ``datetime``) to integer epoch milliseconds.
 
     Raises ``ValueError`` with a message naming the problem when the value is
-    not a timestamp (booleans, NaN, infinities, unparseable strings).
+    not a timestamp (booleans, NaN, infinities, unparseable strings). The
+    message never contains the value (it may be a secret pasted by mistake).
+    The result is not range-checked: see :func:`check_epoch_ms`.
     """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, bool):
+        raise ValueError("not a timestamp: a boolean (give epoch s/ms/µs/ns or ISO-8601)")
+    if value is None:
+        raise ValueError("not a timestamp: null (give epoch s/ms/µs/ns or ISO-8601)")
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return round(value.timestamp() * 1000)
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"not a finite timestamp: {value!r}")
+            raise ValueError("not a finite timestamp (NaN or infinite)")
         return _number_to_ms(value)
     if isinstance(value, str):
         stripped = value.strip()
         try:
-            return _number_to_ms(float(stripped))
+            number = float(stripped)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise ValueError("not a finite timestamp (NaN or infinite)")
+            return _number_to_ms(number)
         try:
             return parse_iso_ms(stripped)
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 or numeric timestamp: {value!r}") from None
-    raise ValueError(f"not a timestamp: {value!r}")
+        except (ValueError, OverflowError):
+            raise ValueError("not an ISO-8601 or numeric timestamp") from None
+    raise ValueError("not a timestamp (give epoch s/ms/µs/ns or ISO-8601)")
+
+
+def check_epoch_ms(
+    ms: int,
+    not_before_ms: int = DEFAULT_NOT_BEFORE_MS,
+    max_future_s: float = DEFAULT_MAX_FUTURE_S,
+    now_ms: int | None = None,
+) -> int:
+    """Return ``ms`` (epoch ms) when it lies in the accepted range, else raise ``ValueError``.
+
+    Accepted: ``not_before_ms <= ms <= now_ms + max_future_s * 1000``, where
+    ``now_ms`` (epoch ms) defaults to the wall clock at the call. The message
+    names the bound that was crossed, never the value.
+    """
+    if ms < not_before_ms:
+        raise ValueError(f"before {ms_to_iso(not_before_ms)}, the earliest accepted time (timestamps.not_before)")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if ms > now_ms + max_future_s * 1000:
+        raise ValueError(
+            f"more than {max_future_s:g} s ahead of the clock, the latest accepted time (timestamps.max_future_s)"
+        )
+    return ms
 
 
 def epoch_array_to_ms(values: np.ndarray) -> np.ndarray:
     """Vectorised :func:`to_epoch_ms` for a numeric array (any unit per element).
 
-    Returns an ``int64`` array of epoch milliseconds. Non-finite inputs map
-    to ``INT64_MIN`` so that callers can dead-letter them by mask.
+    Returns an ``int64`` array of epoch milliseconds. Non-finite inputs, and
+    float inputs whose milliseconds do not fit ``int64``, map to ``INT64_MIN``
+    so that callers can dead-letter them by mask.
     """
     as_float = np.asarray(values, dtype=np.float64)
     magnitude = np.abs(as_float)
@@ -110,8 +168,9 @@ def epoch_array_to_ms(values: np.ndarray) -> np.ndarray:
         return out.astype(np.int64)
     finite = np.isfinite(as_float)
     scaled = np.floor(np.where(finite, as_float * scale, 0.0) + np.where(scale >= 1.0, 0.5, 0.0))
-    out = scaled.astype(np.int64)
-    out[~finite] = np.iinfo(np.int64).min
+    usable = finite & (np.abs(scaled) < _INT64_BOUND)
+    out = np.where(usable, scaled, 0.0).astype(np.int64)
+    out[~usable] = _INT64_MIN
     return out
 
 

@@ -2,9 +2,12 @@
 reads payload files (recordings, the bundled sample, the gateway spool).
 
 Each line is one payload of the public contract (:mod:`airis_mon.payloads`).
-A line that is not JSON, or a payload or point that does not validate,
-becomes a dead letter with the reason and the original text; nothing stops
-the run. Points are batched into Arrow tables of ``batch_rows`` rows. One
+A line that is not JSON (or nested too deeply to decode), a payload or point
+that does not validate (a timestamp outside the accepted range ``timestamps``,
+a boolean timestamp, a NaN or infinite number ...), a point Arrow cannot hold,
+or a payload whose parsing fails in any other way becomes a dead letter with
+the reason and the original; nothing stops the run and the lines after it are
+processed. Points are batched into Arrow tables of ``batch_rows`` rows. One
 :class:`~airis_mon.schema.HealthRecord` per payload ``source`` and bundle says
 how many records were read and rejected (unhealthy above ``max_rejected_ratio``),
 stamped with the newest record's event time so re-reading the same files gives
@@ -23,7 +26,7 @@ import apache_beam as beam
 from airis_mon import streams
 from airis_mon.batching import RowBuffer
 from airis_mon.beamutil import finish_bundle_output
-from airis_mon.payloads import parse_payload
+from airis_mon.payloads import TimestampRange, parse_payload, point_dead_letter, safe_text
 from airis_mon.schema import RAW_POINT_SCHEMA, DeadLetter, HealthRecord
 
 __all__ = ["ParsePayloadLines"]
@@ -32,11 +35,19 @@ __all__ = ["ParsePayloadLines"]
 class _ParseLines(beam.DoFn):
     """(file name, line) -> Arrow point batches, events, dead letters, health."""
 
-    def __init__(self, name: str, component: str, batch_rows: int, max_rejected_ratio: float):
+    def __init__(
+        self,
+        name: str,
+        component: str,
+        batch_rows: int,
+        max_rejected_ratio: float,
+        timestamps: TimestampRange | None = None,
+    ):
         self._name = name
         self._component = f"{component}:{name}"
         self._batch_rows = batch_rows
         self._max_rejected_ratio = max_rejected_ratio
+        self._timestamps = timestamps or TimestampRange()
         self._lines = beam.metrics.Metrics.counter(component, "lines_read")
         self._rejected = beam.metrics.Metrics.counter(component, "records_rejected")
 
@@ -55,17 +66,17 @@ class _ParseLines(beam.DoFn):
         component = self._component
         try:
             payload = json.loads(line)
-        except ValueError as error:
-            self._rejected.inc()
-            self._bad[self._name] += 1  # the file source's own health
-            yield beam.pvalue.TaggedOutput(
-                streams.DEAD_LETTERS,
-                DeadLetter(0, component, f"line is not JSON ({error.msg}) in {file_name}", json.dumps(line)),
-            )
+        except (ValueError, RecursionError) as error:
+            why = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply to decode"
+            yield self._reject_line(line, f"line is not JSON ({why}) in {file_name}")
             return
-        points, events, dead = parse_payload(payload, component)
+        try:
+            points, events, dead = parse_payload(payload, component, self._timestamps)
+        except Exception as error:  # a bug or an input nobody foresaw: one dead letter, the run goes on
+            yield self._reject_line(line, f"payload could not be parsed ({type(error).__name__}) in {file_name}")
+            return
         source = payload.get("source") if isinstance(payload, dict) else None
-        source = source if isinstance(source, str) and source else "(unknown)"
+        source = safe_text(source) if isinstance(source, str) and source else "(unknown)"
         self._good[source] += len(points) + len(events)
         self._bad[source] += len(dead)
         self._rejected.inc(len(dead))
@@ -77,10 +88,31 @@ class _ParseLines(beam.DoFn):
         for event in events:
             yield beam.pvalue.TaggedOutput(streams.EVENTS, event)
         yield from self._buffer.extend(points)
+        yield from self._unfit_points()
+
+    def _reject_line(self, line: str, reason: str) -> beam.pvalue.TaggedOutput:
+        """The dead letter of a whole line; its original is the line's text (as a JSON string)."""
+        self._rejected.inc()
+        self._bad[self._name] += 1  # the file source's own health
+        dead_letter = DeadLetter(0, self._component, safe_text(reason), json.dumps(line))
+        return beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, dead_letter)
+
+    def _unfit_points(self):
+        """Dead letters of the points Arrow could not hold (counted bad, no longer good)."""
+        for row, reason in self._buffer.take_rejected():
+            source = safe_text(row[1]) if isinstance(row[1], str) and row[1] else "(unknown)"
+            self._good[source] -= 1
+            self._bad[source] += 1
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, point_dead_letter(row, reason, self._component))
 
     def finish_bundle(self):
         if len(self._buffer):
-            yield finish_bundle_output(self._buffer.flush())
+            table = self._buffer.flush()
+            if table.num_rows:
+                yield finish_bundle_output(table)
+            for dead_letter in self._unfit_points():
+                yield finish_bundle_output(dead_letter)
         now_ms = int(time.time() * 1000)
         newest_overall = max(self._newest.values(), default=0)
         latency_ms = (time.monotonic() - self._started) * 1000
@@ -105,11 +137,22 @@ class _ParseLines(beam.DoFn):
 
 
 class ParsePayloadLines(beam.PTransform):
-    """``(file name, line)`` pairs -> the dict of :mod:`airis_mon.streams` outputs."""
+    """``(file name, line)`` pairs -> the dict of :mod:`airis_mon.streams` outputs.
 
-    def __init__(self, name: str, component: str, batch_rows: int, max_rejected_ratio: float):
+    ``timestamps`` is the accepted range of payload timestamps (the source
+    config's ``timestamps``; the default range when ``None``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        component: str,
+        batch_rows: int,
+        max_rejected_ratio: float,
+        timestamps: TimestampRange | None = None,
+    ):
         super().__init__()
-        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio)
+        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio, timestamps)
 
     def expand(self, lines):
         outputs = lines | "ParseLines" >> beam.ParDo(self._fn).with_outputs(

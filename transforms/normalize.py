@@ -12,13 +12,13 @@ is a few vectorised passes.
 - timestamps in s, ms, µs or ns to integer ms UTC (:mod:`airis_mon.timeutil`)
 - tag keys to snake_case, values strings; a ``statistic`` tag (CloudWatch's
   ``Average``, ``SampleCount`` ...) to snake_case so statistics stay distinct
-- NaN, infinite values, non-finite timestamps and empty names go to the dead
-  letter output with the reason and the point as a replayable one-point payload
+- NaN, infinite values, non-finite timestamps, timestamps whose milliseconds
+  do not fit ``int64`` and empty names go to the dead letter output with the
+  reason and the point as a replayable one-point payload
 """
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 
@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from airis_mon import streams
 from airis_mon.arrowutil import dictionary_encode
+from airis_mon.payloads import point_dead_letter
 from airis_mon.schema import METRIC_SCHEMA, RAW_POINT_SCHEMA, DeadLetter, canonical_tags, tags_from_json
 from airis_mon.timeutil import epoch_array_to_ms
 
@@ -108,18 +109,7 @@ def _map_distinct(column: pa.ChunkedArray | pa.Array, function) -> pa.Array:
 
 def _dead_letter_rows(table: pa.Table, mask: np.ndarray, reasons: np.ndarray, component: str):
     for row, reason in zip(table.filter(pa.array(mask)).to_pylist(), reasons[mask], strict=False):
-        timestamp = row["timestamp"]
-        if timestamp is not None and np.isfinite(timestamp) and float(timestamp).is_integer():
-            timestamp = int(timestamp)
-        original = {
-            "timestamp": timestamp,
-            "source": row["source"],
-            "metrics": [
-                {"name": row["name"], "value": row["value"], "unit": row["unit"], "tags": tags_from_json(row["tags"])}
-            ],
-        }
-        event_ms = int(timestamp) if timestamp is not None and np.isfinite(timestamp) and timestamp > 1e11 else 0
-        yield DeadLetter(event_ms, component, str(reason), json.dumps(original, allow_nan=True, sort_keys=True))
+        yield point_dead_letter(tuple(row[name] for name in RAW_POINT_SCHEMA.names), str(reason), component)
 
 
 def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Table, list[DeadLetter]]:
@@ -132,11 +122,13 @@ def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Tab
         table = table.select(RAW_POINT_SCHEMA.names).cast(RAW_POINT_SCHEMA)
     values = table.column("value").to_numpy()
     timestamps = table.column("timestamp").to_numpy()
+    epoch_ms = epoch_array_to_ms(timestamps)
     names = table.column("name")
 
     reasons = np.full(len(table), "", dtype=object)
     reasons[np.isinf(values)] = "value: infinite values are not metric values"
     reasons[np.isnan(values)] = "value: NaN is not a metric value"
+    reasons[epoch_ms == np.iinfo(np.int64).min] = "timestamp: beyond the range of int64 epoch milliseconds"
     reasons[~np.isfinite(timestamps)] = "timestamp: not a finite number"
     reasons[pc.equal(pc.utf8_length(names), 0).to_numpy(zero_copy_only=False)] = "name: empty metric name"
     bad = reasons != ""
@@ -144,7 +136,7 @@ def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Tab
     if bad.any():
         keep = pa.array(~bad)
         table = table.filter(keep)
-        values, timestamps = values[~bad], timestamps[~bad]
+        values, epoch_ms = values[~bad], epoch_ms[~bad]
 
     units = table.column("unit")
     unit_codes = dictionary_encode(units)
@@ -156,7 +148,7 @@ def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Tab
 
     normalized = pa.Table.from_arrays(
         [
-            pa.array(epoch_array_to_ms(timestamps), type=pa.int64()),
+            pa.array(epoch_ms, type=pa.int64()),
             table.column("source"),
             _map_distinct(table.column("name"), snake_case),
             pa.array(scaled, type=pa.float64()),

@@ -62,10 +62,14 @@ _MS_PER_DAY = 86_400_000
 
 
 def _date_of(ms: int) -> str:
-    """UTC date of epoch ms; ``unknown`` for 0 (a record whose time could not be read)."""
+    """UTC date of epoch ms; ``unknown`` for 0 (a record whose time could not be read)
+    and for times no calendar date can hold (beyond years 1..9999, or not a number)."""
     if ms == 0:
         return "unknown"
-    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    try:
+        return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "unknown"
 
 
 class _WriteTablePart(beam.DoFn):

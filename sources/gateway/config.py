@@ -20,6 +20,9 @@ holds (closed segments) as a source.
         mlflow_webhook_secret: {env: MLFLOW_WEBHOOK_SECRET}   # optional: enables POST /mlflow/webhook
         github_webhook_secret: {env: GITHUB_WEBHOOK_SECRET}   # optional: enables POST /github/webhook
         webhook_tolerance_s: 300            # MLflow timestamps older or newer than this: refused
+        timestamps:                         # accepted payload timestamps; others: 400 (gateway), dead letter (pipeline)
+          not_before: "2000-01-01T00:00:00Z"   # ISO-8601 or epoch s/ms/µs/ns; default 1970-01-01T00:00:00Z
+          max_future_s: 86400                  # s ahead of the wall clock at validation (the default)
         health_report: ./airis-mon-output/health_report.json   # served at /api/v1/integrations/health
         max_segment_bytes: 67108864         # spool rotation, bytes
         max_segment_age_s: 60               # spool rotation, s
@@ -36,6 +39,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
+from airis_mon.payloads import TimestampRange
 from airis_mon.secrets import Secret
 
 __all__ = ["GatewayConfig", "GatewayToken"]
@@ -62,6 +66,9 @@ class GatewayConfig(ComponentConfig):
     mlflow_webhook_secret: Secret | None = None
     github_webhook_secret: Secret | None = None
     webhook_tolerance_s: int = Field(default=300, ge=1, description="accepted clock skew of signed webhooks, s")
+    timestamps: TimestampRange = Field(
+        default_factory=TimestampRange, description="accepted payload timestamps (the API and the spool reader)"
+    )
     health_report: ConfigPath | None = Field(default=None, description="health_report.json served by the API")
     max_segment_bytes: int = Field(default=64 << 20, ge=1024, description="spool segment size bound, bytes")
     max_segment_age_s: float = Field(default=60.0, gt=0, description="spool segment age bound, s")

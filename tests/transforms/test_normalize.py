@@ -136,6 +136,28 @@ def test_nan_infinity_bad_timestamps_and_empty_names_are_dead_lettered_with_reas
     assert dead[0].timestamp_ms == MS and dead[3].timestamp_ms == 0
 
 
+def test_timestamps_beyond_int64_milliseconds_are_dead_letters_not_garbage_times():
+    # Sources that bypass the payload parser (point files) can carry them: 1e25 ns is 1e19 ms > 2**63.
+    table, dead = normalize_table(
+        raw(
+            (1e25, "pf", "lat", 1.0, "ms", "{}"),
+            (-1e30, "pf", "lat", 1.0, "ms", "{}"),
+            (float(MS), "pf", "ok", 1.0, "", "{}"),
+        )
+    )
+    assert table.column("name").to_pylist() == ["ok"] and table.column("timestamp_ms").to_pylist() == [MS]
+    assert [d.reason for d in dead] == ["timestamp: beyond the range of int64 epoch milliseconds"] * 2
+    assert [d.timestamp_ms for d in dead] == [0, 0]  # no date: stored as unknown
+    assert json.loads(dead[0].original)["timestamp"] == int(1e25)  # the raw value, replayable
+
+
+def test_dead_letters_are_stamped_in_epoch_ms_whatever_the_unit_of_the_point():
+    _, dead = normalize_table(
+        raw((MS / 1000, "pf", "lat", math.nan, "", "{}"), (MS * 1000.0, "pf", "lat", math.inf, "", "{}"))
+    )
+    assert [d.timestamp_ms for d in dead] == [MS, MS]  # seconds and microseconds, stamped in ms
+
+
 def test_an_all_bad_batch_gives_an_empty_table_not_an_error():
     table, dead = normalize_table(raw((float(MS), "tf", "x", math.nan, "ms", "{}")))
     assert table.num_rows == 0 and len(dead) == 1
