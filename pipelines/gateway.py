@@ -18,10 +18,18 @@ pubsub`` publishes to a Pub/Sub topic and answers 2xx after Pub/Sub's ack
 
 Every ``/api/v1`` call needs ``Authorization: Bearer TOKEN`` (401 otherwise;
 tokens are kept as SHA-256 digests and compared in constant time). Errors:
-400 with every bad field named, 413 for a body over ``max_body_bytes``, 415
-for a body that is not ``application/json``, 429 with ``Retry-After`` past the
-per-token rate. A 2xx is returned only after the records were fsync'ed to the
-spool. Request bodies, tokens and secrets are never logged.
+400 with every bad field named (values are never echoed), 413 for a body over
+``max_body_bytes``, 415 for a body that is not ``application/json``, 429 with
+``Retry-After`` past the per-token rate. A 2xx is returned only after the
+records were fsync'ed to the spool. Request bodies, tokens and secrets are
+never logged.
+
+What the pipeline could not process is refused with a 400 naming the field,
+on every route (signed webhooks too, after their signature is verified): a
+timestamp outside the integration's ``timestamps`` range or a boolean
+timestamp, and anywhere in the body a NaN or infinite number (``NaN``,
+``Infinity``, ``1e400``), text with lone surrogates or nesting deeper than
+:data:`airis_mon.payloads.MAX_NESTING` (see :func:`airis_mon.payloads.payload_problems`).
 
 Why FastAPI/uvicorn: pydantic validation is the same code the pipeline uses
 at its edges, the OpenAPI document is generated from it, and both projects
@@ -52,8 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from airis_mon.config import load_config
 from airis_mon.errors import ConfigError
 from airis_mon.files import write_text_atomically
-from airis_mon.payloads import EventPayload, MetricsPayload
-from airis_mon.validation import describe_validation_error
+from airis_mon.payloads import EventPayload, MetricsPayload, PayloadTimestamp, payload_kind, payload_problems
 from sinks.webhooks.config import check_url  # the outbound webhook sink's own rules
 from sources.gateway.config import GatewayConfig
 from sources.gateway.handoff import PubSubHandoff, SpoolWriter
@@ -89,7 +96,7 @@ class UserSyncPayload(_Strict):
     """``POST /api/v1/integrations/user-sync`` body."""
 
     source: str = Field(min_length=1, max_length=256, description="the identity system, e.g. okta or active_directory")
-    timestamp: int | float | str | None = None
+    timestamp: PayloadTimestamp | None = None
     users: list[UserIn] = Field(min_length=1, max_length=10_000)
 
 
@@ -162,18 +169,37 @@ class _WebhookRegistry:
             return True
 
 
-def _validation_error(error: ValidationError) -> GatewayError:
-    details = []
-    for line in describe_validation_error(error):
-        field, _, message = line.partition(": ")
-        details.append({"field": field, "message": message})
-    return GatewayError(400, "validation failed", details)
+def _validated(model: type[BaseModel], body: Any, context: dict) -> Any:
+    """``body`` validated by ``model``, or a 400 naming every bad field: the
+    model's errors and the values the pipeline cannot process (checked in the
+    validated form, so that ``"1e400"`` as a metric value counts as infinite)."""
+    try:
+        validated = model.model_validate(body, context=context)
+    except ValidationError as error:
+        problems = payload_problems(error, body)
+    else:
+        problems = payload_problems(None, validated.model_dump())
+    _refuse(problems)
+    return validated
 
 
-def _finite_values(payload: MetricsPayload) -> None:
-    bad = [f"metrics[{i}].value" for i, p in enumerate(payload.metrics) if not math.isfinite(p.value)]
-    if bad:
-        raise GatewayError(400, "validation failed", [{"field": f, "message": "must be a finite number"} for f in bad])
+def _refuse(problems: list[str]) -> None:
+    """A 400 whose details name each field of ``problems`` (``field: message`` lines), if there are any."""
+    if problems:
+        details = [{"field": field, "message": message} for field, _, message in (p.partition(": ") for p in problems)]
+        raise GatewayError(400, "validation failed", details)
+
+
+def _decode_json(raw: bytes) -> Any:
+    """The JSON document of a body; NaN and infinities decode (and are refused by :func:`_validated`)."""
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise GatewayError(400, "body is not valid JSON", [{"field": "(body)", "message": str(error)[:200]}]) from None
+    except RecursionError:
+        raise GatewayError(
+            400, "body is not valid JSON", [{"field": "(body)", "message": "nested too deeply to decode"}]
+        ) from None
 
 
 def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=time.time) -> FastAPI:
@@ -197,6 +223,11 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
 
     app.openapi = openapi
     token_digests = {t.name: _digest(t.token.get_secret_value()) for t in config.tokens}
+
+    def context() -> dict:
+        """Payload validation against this gateway's timestamp range, as of now."""
+        return config.timestamps.context(now_ms=int(wall_clock() * 1000))
+
     buckets = _TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)
     registry = _WebhookRegistry(Path(config.spool))
 
@@ -233,12 +264,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         raw = await request.body()
         if len(raw) > config.max_body_bytes:
             raise GatewayError(413, f"body larger than {config.max_body_bytes} bytes")
-        try:
-            return json.loads(raw, parse_constant=_reject_constant)
-        except ValueError as error:
-            raise GatewayError(
-                400, "body is not valid JSON", [{"field": "(body)", "message": str(error)[:200]}]
-            ) from None
+        return _decode_json(raw)
 
     async def spool(records: list[dict]) -> None:
         try:
@@ -251,11 +277,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     async def ingest_metrics(request: Request) -> dict:
         authenticate(request)
         body = await json_body(request)
-        try:
-            payload = MetricsPayload.model_validate(body)
-        except ValidationError as error:
-            raise _validation_error(error) from None
-        _finite_values(payload)
+        payload = _validated(MetricsPayload, body, context())
         await spool([body])
         return {"status": "accepted", "id": uuid.uuid4().hex, "metrics": len(payload.metrics)}
 
@@ -263,20 +285,14 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     async def ingest_event(request: Request) -> dict:
         authenticate(request)
         body = await json_body(request)
-        try:
-            EventPayload.model_validate(body)
-        except ValidationError as error:
-            raise _validation_error(error) from None
+        _validated(EventPayload, body, context())
         await spool([body])
         return {"status": "accepted", "id": uuid.uuid4().hex}
 
     @app.post("/api/v1/integrations/user-sync", status_code=202, openapi_extra=_documented(UserSyncPayload))
     async def user_sync(request: Request) -> dict:
         authenticate(request)
-        try:
-            payload = UserSyncPayload.model_validate(await json_body(request))
-        except ValidationError as error:
-            raise _validation_error(error) from None
+        payload = _validated(UserSyncPayload, await json_body(request), context())
         event = {
             "timestamp": payload.timestamp if payload.timestamp is not None else int(wall_clock() * 1000),
             "event_type": "user_sync",
@@ -290,10 +306,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     @app.post("/api/v1/integrations/webhooks", status_code=201, openapi_extra=_documented(WebhookRegistration))
     async def register_webhook(request: Request, response: Response) -> dict:
         authenticate(request)
-        try:
-            registration = WebhookRegistration.model_validate(await json_body(request))
-        except ValidationError as error:
-            raise _validation_error(error) from None
+        registration = _validated(WebhookRegistration, await json_body(request), context())
         try:
             check_url(registration.url)
         except ValueError as error:
@@ -331,7 +344,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    _add_signed_webhooks(app, config, spool, json_body, wall_clock)
+    _add_signed_webhooks(app, config, spool, context, wall_clock)
     return app
 
 
@@ -356,11 +369,7 @@ def _documented(model: type[BaseModel]) -> dict:
     }
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _add_signed_webhooks(app: FastAPI, config: GatewayConfig, spool, json_body, wall_clock) -> None:
+def _add_signed_webhooks(app: FastAPI, config: GatewayConfig, spool, context, wall_clock) -> None:
     """``/mlflow/webhook`` and ``/github/webhook``, when their secrets are configured."""
     from sources.gateway import inbound
 
@@ -371,6 +380,18 @@ def _add_signed_webhooks(app: FastAPI, config: GatewayConfig, spool, json_body, 
         if len(raw) > config.max_body_bytes:
             raise GatewayError(413, f"body larger than {config.max_body_bytes} bytes")
         return raw
+
+    def decoded(raw: bytes) -> Any:
+        """A verified body as JSON, or a 400 naming what the pipeline could not process."""
+        body = _decode_json(raw)
+        _refuse(payload_problems(None, body))
+        return body
+
+    def checked(payloads: list[dict]) -> list[dict]:
+        """The normalized payloads, each valid under the public contract (else a 400)."""
+        for payload in payloads:
+            _validated(MetricsPayload if payload_kind(payload) == "metrics" else EventPayload, payload, context())
+        return payloads
 
     if config.mlflow_webhook_secret is not None:
         secret = config.mlflow_webhook_secret.get_secret_value().encode()
@@ -392,9 +413,10 @@ def _add_signed_webhooks(app: FastAPI, config: GatewayConfig, spool, json_body, 
                 )
             except inbound.WebhookRejected as error:
                 raise GatewayError(error.status, error.reason) from None
+            # Refused before the id is remembered: a 400 is not a delivery received.
+            payloads = checked(inbound.normalize_mlflow(decoded(raw), int(now * 1000)))
             if replay_guard.seen(headers["x-mlflow-delivery-id"], now):
                 raise GatewayError(409, "delivery already received")
-            payloads = inbound.normalize_mlflow(json.loads(raw), int(now * 1000))
             await spool(payloads)
             return {"status": "accepted", "events": len(payloads)}
 
@@ -409,7 +431,7 @@ def _add_signed_webhooks(app: FastAPI, config: GatewayConfig, spool, json_body, 
             except inbound.WebhookRejected as error:
                 raise GatewayError(error.status, error.reason) from None
             event = request.headers.get("x-github-event", "")
-            payloads = inbound.normalize_github(event, json.loads(raw), int(wall_clock() * 1000))
+            payloads = checked(inbound.normalize_github(event, decoded(raw), int(wall_clock() * 1000)))
             if payloads:
                 await spool(payloads)
             return {"status": "accepted", "events": len(payloads)}

@@ -227,3 +227,122 @@ def test_the_openapi_document_describes_every_body_and_its_references_resolve(ga
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     responses = document["paths"]["/api/v1/metrics/ingest"]["post"]["responses"]
     assert {"400", "401", "413", "415", "429", "503"} <= set(responses)
+
+
+# --------------------------------------------------------------------------- one bad record never blocks (issue 13)
+
+EVENT = '"event_type": "deploy", "source": "ci", "severity": "info"'
+METRICS = "/api/v1/metrics/ingest"
+EVENTS = "/api/v1/events/ingest"
+JSON = {**AUTH, "Content-Type": "application/json"}
+
+
+def _point(point: str = '{"name": "x", "value": 1}', timestamp: str = str(DAY_MS)) -> str:
+    return f'{{"timestamp": {timestamp}, "source": "ci", "metrics": [{point}]}}'
+
+
+def _event(timestamp: str = str(DAY_MS), data: str = "{}") -> str:
+    return f'{{"timestamp": {timestamp}, {EVENT}, "data": {data}}}'
+
+
+# (route, body as sent, the field named, the start of its message, text the answer must not contain)
+REFUSED = {
+    "metrics timestamp 1e30": (METRICS, _point(timestamp="1e30"), "timestamp", "Value error, more than 86400 s", "e30"),
+    "metrics timestamp 10**25": (METRICS, _point(timestamp=str(10**25)), "timestamp", "Value error, more", "10000"),
+    "metrics timestamp false": (METRICS, _point(timestamp="false"), "timestamp", "Value error, not a", "false"),
+    "event timestamp true": (EVENTS, _event("true"), "timestamp", "Value error, not a timestamp: a boolean", "true"),
+    "event timestamp 1e266": (EVENTS, _event("1e266"), "timestamp", "Value error, more than 86400 s ahead", "e266"),
+    "event timestamp -1e266": (EVENTS, _event("-1e266"), "timestamp", "Value error, before 1970-01-01", "e266"),
+    "before the range": (EVENTS, _event('"1969-07-20T20:17:00Z"'), "timestamp", "Value error, before 1970", "1969"),
+    "far future": (METRICS, _point(timestamp='"2999-01-01T00:00:00Z"'), "timestamp", "Value error, more than", "2999"),
+    "1e400 in event data": (EVENTS, _event(data='{"latency": 1e400}'), "data.latency", "must be a finite", "e400"),
+    "NaN in event data": (EVENTS, _event(data='{"a": [NaN]}'), "data.a[0]", "must be a finite number", "NaN"),
+    "-Infinity in event data": (EVENTS, _event(data='{"b": -Infinity}'), "data.b", "must be a finite", "Infinity"),
+    "NaN metric value": (METRICS, _point('{"name": "x", "value": NaN}'), "metrics[0].value", "must be a finite", "NaN"),
+    "1e400 metric value": (METRICS, _point('{"name": "x", "value": 1e400}'), "metrics[0].value", "must be a", "e400"),
+    '"1e400" metric value': (METRICS, _point('{"name": "x", "value": "1e400"}'), "metrics[0].value", "must be", "e400"),
+    "Infinity in a tag": (
+        METRICS, _point('{"name": "x", "value": 1, "tags": {"k": Infinity}}'), "metrics[0].tags.k", "must be", "Inf",
+    ),
+    "lone surrogate": (EVENTS, _event(data='{"k": "\\ud800"}'), "data.k", "must be valid Unicode text", "ud800"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_what_the_pipeline_cannot_process_is_a_400_naming_the_field_and_echoing_nothing(gateway, case):
+    route, body, field, message, value = REFUSED[case]
+    response = gateway.post(route, content=body.encode(), headers=JSON)
+    assert response.status_code == 400, response.text  # 1e400 in event data was a 503 "retry later"
+    assert response.json()["error"] == "validation failed"
+    assert [(d["field"], d["message"][: len(message)]) for d in response.json()["details"]] == [(field, message)]
+    assert value not in response.text
+    assert spooled(gateway) == []
+
+
+def test_a_boolean_user_sync_timestamp_is_a_400(gateway):
+    users = '{"source": "okta", "timestamp": false, "users": [{"user_id": "u1", "username": "ana"}]}'
+    response = gateway.post("/api/v1/integrations/user-sync", content=users.encode(), headers=JSON)
+    assert response.status_code == 400 and response.json()["details"][0]["field"] == "timestamp"
+    assert spooled(gateway) == []
+
+
+@pytest.fixture
+def ranged_gateway(tmp_path, monkeypatch):
+    """A gateway with a configured timestamp range, its clock at DAY_MS, no tight limits."""
+    monkeypatch.setenv("TEST_GATEWAY_TOKEN", TOKEN)
+    tokens = [{"name": "ci", "token": {"env": "TEST_GATEWAY_TOKEN"}}]
+    document = {"integrations": [{
+        "name": "api", "type": "gateway", "spool": "spool", "tokens": tokens, "rate_limit_burst": 1000,
+        "timestamps": {"not_before": "2026-11-28T00:00:00Z", "max_future_s": 60},
+    }]}  # fmt: skip
+    config = parse_config(document, tmp_path).integrations[0]
+    writer = SpoolWriter(config.spool)
+    client = TestClient(create_app(config, writer, wall_clock=lambda: DAY_MS / 1000))
+    client.writer, client.spool = writer, tmp_path / "spool"
+    return client
+
+
+def test_the_accepted_range_is_the_configured_one(ranged_gateway):
+    def status(timestamp: int) -> tuple[int, str]:
+        response = ranged_gateway.post(METRICS, content=_point(timestamp=str(timestamp)).encode(), headers=JSON)
+        return response.status_code, response.text
+
+    assert status(DAY_MS)[0] == 202
+    assert status(DAY_MS + 60_000)[0] == 202  # the edge: 60 s ahead
+    early, text = status(DAY_MS - 1)
+    assert early == 400 and "before 2026-11-28T00:00:00.000Z, the earliest accepted time" in text
+    late, text = status(DAY_MS + 60_001)
+    assert late == 400 and "more than 60 s ahead of the clock" in text
+    assert [body["timestamp"] for body in spooled(ranged_gateway)] == [DAY_MS, DAY_MS + 60_000]
+
+
+def test_json_nested_too_deeply_is_a_400_not_a_crash(ranged_gateway):
+    deeper_than_json_decodes = _event(data=f'{{"a": {"[" * 100_000 + "]" * 100_000}}}')
+    response = ranged_gateway.post(EVENTS, content=deeper_than_json_decodes.encode(), headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["details"] == [{"field": "(body)", "message": "nested too deeply to decode"}]
+    deeper_than_allowed = _event(data=f'{{"a": {"[" * 100 + "]" * 100}}}')
+    response = ranged_gateway.post(EVENTS, content=deeper_than_allowed.encode(), headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["details"][0]["message"] == "nested more than 64 levels deep"
+    assert spooled(ranged_gateway) == []
+
+
+def test_signed_webhooks_with_values_the_pipeline_cannot_process_are_a_400(signed_gateway):
+    now = 1_795_824_000
+    mlflow = (TESTDATA / "mlflow_model_version_created.json").read_bytes()
+    infinite = mlflow.replace(b'"version": "12"', b'"version": "12", "score": 1e400')
+    response = signed_gateway.post("/mlflow/webhook", content=infinite, headers=mlflow_headers(infinite, "d-1", now))
+    assert response.status_code == 400 and response.json()["details"][0]["field"] == "data.score"
+    future = mlflow.replace(b"2026-11-28T00:05:00.123456+00:00", b"2090-01-01T00:00:00+00:00")
+    response = signed_gateway.post("/mlflow/webhook", content=future, headers=mlflow_headers(future, "d-2", now))
+    assert response.status_code == 400 and response.json()["details"][0]["field"] == "timestamp"
+    github = (TESTDATA / "github_push.json").read_bytes().replace(b'"ref":', b'"size": NaN, "ref":', 1)
+    signature = "sha256=" + hmac.new(b"It's a Secret to Everybody", github, hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "push", "Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    response = signed_gateway.post("/github/webhook", content=github, headers=headers)
+    assert response.status_code == 400 and response.json()["details"][0]["field"] == "size"
+    not_json = b"{"
+    response = signed_gateway.post("/mlflow/webhook", content=not_json, headers=mlflow_headers(not_json, "d-3", now))
+    assert response.status_code == 400 and response.json()["details"][0]["field"] == "(body)"
+    assert spooled(signed_gateway) == []
