@@ -169,6 +169,7 @@ def _received(slack: Receiver, pager: Receiver) -> tuple[Counter, Counter]:
     return slack_keys, pager_keys
 
 
+@pytest.mark.timeout(900)
 def test_sigkill_under_load_loses_nothing_and_repeats_nothing(tmp_path):
     rng = random.Random(7)
     with Receiver(slack_webhook) as slack, Receiver(PagerDutyEvents()) as pager:
@@ -209,6 +210,11 @@ def test_sigkill_under_load_loses_nothing_and_repeats_nothing(tmp_path):
     assert len(set(stored_keys) - acked) <= KILLS * 3 * 30
 
     slack_expected, pager_expected = _expected(tmp_path, stored)
+    summary = {"kills": kills, "acked_points": load.acked, "refused_points": load.refused, "stored_points": len(stored),
+               "slack_expected": sum(slack_expected.values()), "slack_received": sum(slack_got.values()),
+               "pagerduty_expected": sum(pager_expected.values()), "pagerduty_received": sum(pager_got.values())}  # fmt: skip
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    print("SIGKILL test:", json.dumps(summary))
     assert sum(slack_expected.values()) >= 10  # several incidents: triggers, repeats, resolves
     assert slack_got == slack_expected  # every notification once: 0 lost, 0 duplicated
     assert pager_got == pager_expected
