@@ -210,9 +210,11 @@ def test_sigkill_under_load_loses_nothing_and_repeats_nothing(tmp_path):
     assert len(set(stored_keys) - acked) <= KILLS * 3 * 30
 
     slack_expected, pager_expected = _expected(tmp_path, stored)
-    summary = {"kills": kills, "acked_points": load.acked, "refused_points": load.refused, "stored_points": len(stored),
-               "slack_expected": sum(slack_expected.values()), "slack_received": sum(slack_got.values()),
-               "pagerduty_expected": sum(pager_expected.values()), "pagerduty_received": sum(pager_got.values())}  # fmt: skip
+    summary = {
+        "kills": kills, "acked_points": load.acked, "refused_points": load.refused, "stored_points": len(stored),
+        "slack_expected": sum(slack_expected.values()), "slack_received": sum(slack_got.values()),
+        "pagerduty_expected": sum(pager_expected.values()), "pagerduty_received": sum(pager_got.values()),
+    }  # fmt: skip
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     print("SIGKILL test:", json.dumps(summary))
     assert sum(slack_expected.values()) >= 10  # several incidents: triggers, repeats, resolves
