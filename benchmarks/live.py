@@ -165,7 +165,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             except requests.RequestException:
                 time.sleep(0.5)
         spacing = args.duration / (args.breaches + 1)
-        incidents = rotating_incidents(args.duration, spacing, 2 * args.window, args.series, first_s=spacing / 2)
+        length_s = min(2 * args.window, 0.8 * spacing)  # two windows, or less in a short run
+        incidents = rotating_incidents(args.duration, spacing, length_s, args.series, first_s=spacing / 4)
         incidents = [type(i)(i.model * 7919 % args.series, i.start_s, i.end_s) for i in incidents]
         load = Load(f"http://127.0.0.1:{port}", TOKEN, args.series, args.clients, interval_s, incidents)
         samples: list[tuple[float, float, float]] = []
