@@ -9,7 +9,7 @@ keep (cycle reports, the checkpoint, delivery counts, the spool folders):
 | ``airis_mon_events_in_total`` | integration | events read |
 | ``airis_mon_dead_letters_total`` | component | dead letters written (parse, normalize, live lateness, rules, ...) |
 | ``airis_mon_spool_backlog_bytes`` | integration | bytes in spool segments not yet processed (closed and open) |
-| ``airis_mon_spool_oldest_age_seconds`` | integration | age of the oldest unprocessed segment, s |
+| ``airis_mon_spool_oldest_age_seconds`` | integration | oldest unprocessed segment's wait, s (open: since opened) |
 | ``airis_mon_watermark_lag_seconds`` | | now minus the evaluation horizon (windows ending before it are evaluated), s |
 | ``airis_mon_rule_evaluations_total`` | | (rule, group) evaluations |
 | ``airis_mon_alerts`` | alertstate | groups pending or firing now (as Prometheus's ``ALERTS``) |
@@ -30,6 +30,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from sources.gateway.spool import oldest_unread_ms
 
 __all__ = ["LiveMetrics", "serve_metrics"]
 
@@ -99,10 +101,9 @@ class LiveMetrics:
         )
         now = self._clock()
         for integration in self._runner.gateways():
-            files = [p for p in Path(integration.spool).glob("*.jsonl") if p.name.startswith(("segment-", "open-"))]
-            stats = [p.stat() for p in files if p.exists()]
-            backlog.add_metric([integration.name], sum(s.st_size for s in stats))
-            oldest.add_metric([integration.name], max((now - s.st_mtime for s in stats), default=0.0))
+            size, since = _spool_backlog(integration.spool)
+            backlog.add_metric([integration.name], size)
+            oldest.add_metric([integration.name], max(0.0, now - since) if since is not None else 0.0)
         lag = GaugeMetricFamily("airis_mon_watermark_lag_seconds", "Now minus the evaluation horizon, s")
         closed = self._runner.checkpoint.closed_until_ms
         lag.add_metric([], now - closed / 1000 if closed is not None else 0.0)
@@ -131,6 +132,32 @@ class LiveMetrics:
         backlog = GaugeMetricFamily("airis_mon_notification_backlog", "Notifications committed, not yet delivered")
         backlog.add_metric([], self._outbox.backlog())
         yield from (sent, backlog)
+
+
+def _spool_backlog(spool: str) -> tuple[int, float | None]:
+    """(bytes of the unprocessed segments, epoch s since which the oldest of them waits; None without one).
+
+    A closed segment waits since its last write (its mtime); the open one since it was opened (the time in its
+    name, as the gateway's ``max_segment_age_s`` counts it), not since its last append. A segment moved to
+    ``done/`` or rotated while it is listed is left out of this scrape.
+    """
+    size, since = 0, []
+    for path in Path(spool).glob("*.jsonl"):
+        if not path.name.startswith(("segment-", "open-")):
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # processed by a cycle or rotated by the gateway meanwhile
+            continue
+        size += stat.st_size
+        since.append(stat.st_mtime)
+    try:
+        opened_ms = oldest_unread_ms(spool)
+    except FileNotFoundError:  # rotated meanwhile: its mtime was listed, or it is listed next scrape
+        opened_ms = None
+    if opened_ms is not None:
+        since.append(opened_ms / 1000)
+    return size, min(since, default=None)
 
 
 def serve_metrics(metrics: LiveMetrics, host: str, port: int) -> tuple[object, int]:
