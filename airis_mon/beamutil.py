@@ -10,7 +10,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-__all__ = ["InArrivalWindows", "finish_bundle_output", "windowed_name"]
+__all__ = ["InArrivalWindows", "finish_bundle_output", "windowed_name", "windowed_part_name"]
 
 
 def finish_bundle_output(output):
@@ -53,3 +53,10 @@ def windowed_name(name: str, window) -> str:
     suffix = "".join(path.suffixes)
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
     return str(path.with_name(f"{stem}-w{int(window.start.micros // 1000)}{suffix}"))
+
+
+def windowed_part_name(name: str, window, pane) -> str:
+    """A storage part name for one window and pane: ``s003-w1795824000000-p0``; ``name`` in the global window."""
+    if isinstance(window, GlobalWindow):
+        return name
+    return f"{windowed_name(name, window)}-p{pane.index}"

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -225,39 +226,81 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     }
 
 
-def _counter(result, namespace: str, name: str) -> int:
-    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(namespace).with_name(name))
-    return sum(c.committed if c.committed is not None else c.attempted for c in query["counters"])
+#: Reading a local run's metrics: the thread's stack (bytes) and recursion limit (frames). FnApiRunner chains one
+#: lazy generator per bundle into its metrics (``monitoring_infos.consolidate``), read recursively: a
+#: ``--streaming`` run of the sample day (~1,500 bundles) passes Python's default limit of 1,000, and each
+#: level takes ~20 KB of C stack. 30,000 levels fit in 1 GiB; deeper ones raise, never overflow the stack.
+_METRICS_STACK_BYTES = 1 << 30
+_METRICS_RECURSION_LIMIT = 30_000
 
 
-def _sink_counter(result, name: str) -> int:
+def _counters(result) -> dict[tuple[str, str], int]:
+    """Every user counter of a finished run, by (namespace, name), summed over steps (committed values where
+    the runner has them, else attempted). Read once, in a thread with a deep stack (see
+    :data:`_METRICS_STACK_BYTES`); raises ``RecursionError`` for a run of more than ~30,000 bundles."""
+    read: dict[str, object] = {}
+
+    def read_metrics() -> None:
+        try:
+            read["counters"] = result.metrics().query()["counters"]
+        except RecursionError as error:
+            read["error"] = error
+
+    limit = sys.getrecursionlimit()
+    stack = threading.stack_size(_METRICS_STACK_BYTES)
+    try:
+        sys.setrecursionlimit(max(limit, _METRICS_RECURSION_LIMIT))
+        reader = threading.Thread(target=read_metrics, name="read-metrics")
+        reader.start()
+        reader.join()
+    finally:
+        threading.stack_size(stack)
+        sys.setrecursionlimit(limit)
+    if "error" in read:
+        raise read["error"]
+    totals: dict[tuple[str, str], int] = {}
+    for counter in read["counters"]:
+        key = (counter.key.metric.namespace, counter.key.metric.name)
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def _counter(counters: dict[tuple[str, str], int], namespace: str, name: str) -> int:
+    """One counter of :func:`_counters` (0 when nothing counted it)."""
+    return counters.get((namespace, name), 0)
+
+
+def _sink_counter(counters: dict[tuple[str, str], int], name: str) -> int:
     """A counter summed over every delivering sink (namespaces ``sink:NAME``)."""
-    query = result.metrics().query(beam.metrics.MetricsFilter().with_name(name))
-    return sum(
-        c.committed if c.committed is not None else c.attempted
-        for c in query["counters"]
-        if c.key.metric.namespace.startswith("sink:")
-    )
+    return sum(value for (namespace, counted), value in counters.items()
+               if counted == name and namespace.startswith("sink:"))  # fmt: skip
 
 
 def _print_summary(result, config: Config, outputs: list[str], seconds: float) -> None:
-    rejected = _counter(result, "payload_files", "records_rejected") + _counter(result, "normalize", "points_rejected")
-    triggers = {s: _counter(result, "rules", f"trigger_{s}") for s in reversed(ALERT_SEVERITIES)}
-    resolves = sum(_counter(result, "rules", f"resolve_{s}") for s in ALERT_SEVERITIES)
+    """Print the run's counts (from its counters), its duration (``seconds``) and the output files."""
+    counters = _counters(result)
+
+    def count(namespace: str, name: str) -> int:
+        return _counter(counters, namespace, name)
+
+    rejected = count("payload_files", "records_rejected") + count("normalize", "points_rejected")
+    triggers = {s: count("rules", f"trigger_{s}") for s in reversed(ALERT_SEVERITIES)}
+    resolves = sum(count("rules", f"resolve_{s}") for s in ALERT_SEVERITIES)
     lines = [
         "AIRIS-MON run summary",
-        f"  records read      {_counter(result, 'payload_files', 'lines_read'):>10,} payload lines",
-        f"  normalized        {_counter(result, 'normalize', 'points_normalized'):>10,} metric points",
+        f"  records read      {count('payload_files', 'lines_read'):>10,} payload lines",
+        f"  normalized        {count('normalize', 'points_normalized'):>10,} metric points",
         f"  dead-lettered     {rejected:>10,} records",
-        f"  windows           {_counter(result, 'aggregate', 'series_windows'):>10,} series-windows"
+        f"  windows           {count('aggregate', 'series_windows'):>10,} series-windows"
         f" of {config.aggregation.window_seconds} s",
         f"  alerts            {sum(triggers.values()):>10,} triggered ("
         + ", ".join(f"{s} {n}" for s, n in triggers.items() if n)
-        + f"), {resolves} resolved, {_counter(result, 'rules', 'silenced')} silenced notifications",
-        f"  notifications     {_counter(result, 'notification_log', 'notifications_written'):>10,} logged,"
-        f" {_sink_counter(result, 'sent'):,} delivered, {_sink_counter(result, 'retried'):,} retries,"
-        f" {_sink_counter(result, 'dead_lettered'):,} dead-lettered",
-        f"  files written     {_counter(result, 'storage', 'files_written'):>10,}",
+        + f"), {resolves} resolved, {count('rules', 'silenced')} silenced notifications",
+        f"  notifications     {count('notification_log', 'notifications_written'):>10,} logged,"
+        f" {_sink_counter(counters, 'sent'):,} delivered, {_sink_counter(counters, 'retried'):,} retries,"
+        f" {_sink_counter(counters, 'dead_lettered'):,} dead-lettered",
+        f"  files written     {count('storage', 'files_written'):>10,}",
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
     ]
@@ -266,16 +309,18 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
 
 
 def _folders_and_files(paths: list[str]) -> list[str]:
-    """One line per file, except one per partition folder holding several part files (``FOLDER/ (16 parts)``)."""
-    parts: dict[str, int] = {}
-    for path in paths:
-        if Path(path).name.startswith("part-"):
-            parts[str(Path(path).parent)] = parts.get(str(Path(path).parent), 0) + 1
+    """One line per existing file (a notification log a run without alerts never created is left out), except
+    one per partition folder holding several part files (``FOLDER/ (16 parts)``)."""
+    existing = [Path(path) for path in paths if Path(path).is_file()]
+    parts: dict[Path, int] = {}
+    for path in existing:
+        if path.name.startswith("part-"):
+            parts[path.parent] = parts.get(path.parent, 0) + 1
     lines = {
-        f"{Path(path).parent}/ ({parts[str(Path(path).parent)]} parts)"
-        if parts.get(str(Path(path).parent), 0) > 1 and Path(path).name.startswith("part-")
-        else path
-        for path in paths
+        f"{path.parent}/ ({parts[path.parent]} parts)"
+        if path.name.startswith("part-") and parts[path.parent] > 1
+        else str(path)
+        for path in existing
     }
     return sorted(lines)
 

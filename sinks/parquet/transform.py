@@ -38,9 +38,10 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.transforms import trigger
 
 from airis_mon.arrowutil import conform, record_schema, records_to_table
-from airis_mon.beamutil import InArrivalWindows, windowed_name
+from airis_mon.beamutil import InArrivalWindows, windowed_name, windowed_part_name
 from airis_mon.files import write_atomically, write_text_atomically
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
 from sinks.parquet.config import ParquetSinkConfig
@@ -131,6 +132,35 @@ class _WriteRowPartition(beam.DoFn):
         yield str(path)
 
 
+#: Streaming: metrics and aggregates are stored one file per shard per this many seconds of event time.
+STREAMING_PART_WINDOW_S = 3600
+#: Streaming: how late (seconds after its hour ended) a late aggregation pane may still be stored. More than
+#: any ``aggregation.allowed_lateness``: only the aggregation decides what is too late.
+STREAMING_PART_LATENESS_S = 7 * 86_400
+
+
+def _by_shard(part_and_table: tuple[str, pa.Table]) -> tuple[str, tuple[str, pa.Table]]:
+    """``("s003-w1795856400000-p0", table)`` -> ``("s003", (part, table))``."""
+    part, table = part_and_table
+    return part.split("-w", 1)[0], (part, table)
+
+
+class _JoinShardPieces(beam.DoFn):
+    """(shard, pieces) -> one ``(shard-wSTART-pPANE, table)`` part: the pieces' rows in the order of their
+    aggregation windows (within one, sorted by series and time)."""
+
+    def process(self, keyed_pieces, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        shard, pieces = keyed_pieces
+        tables = [table for _, table in sorted(pieces, key=lambda piece: _window_order(piece[0]))]
+        yield windowed_part_name(shard, window, pane), pa.concat_tables(tables).unify_dictionaries()
+
+
+def _window_order(part: str) -> tuple[int, int]:
+    """(window start ms, pane index) of an aggregation part name ``s003-w1795856400000-p0``."""
+    _, window, pane = part.rsplit("-", 2)
+    return int(window[1:]), int(pane[1:])
+
+
 def _json_line(record: tuple) -> str:
     return json.dumps(record._asdict(), sort_keys=True, allow_nan=True)
 
@@ -170,7 +200,8 @@ class WriteToStorage(beam.PTransform):
 
     def __init__(self, config: ParquetSinkConfig, run_key: str, streaming_window_s: int | None = None):
         """``streaming_window_s``: in streaming, rows are written per window of this many seconds of their
-        event time (files ``part-RUN-wSTART``), since a global-window shuffle would never fire."""
+        arrival time (files ``part-RUN-wSTART``), since a global-window shuffle would never fire; metrics and
+        aggregates per shard and :data:`STREAMING_PART_WINDOW_S` of event time."""
         super().__init__()
         self._streaming_window_s = streaming_window_s
         if not config.path:
@@ -198,7 +229,7 @@ class WriteToStorage(beam.PTransform):
                 )
             else:
                 written.append(
-                    outputs[kind]
+                    self._windowed_parts(outputs[kind], kind)
                     | f"Write{kind.title()}" >> beam.ParDo(_WriteTablePart(kind, root, run_key, compression))
                 )
         if "alerts" in outputs:
@@ -229,3 +260,30 @@ class WriteToStorage(beam.PTransform):
         if self._streaming_window_s is None:
             return rows
         return rows | f"Windows{name.title()}" >> InArrivalWindows(self._streaming_window_s)
+
+    def _windowed_parts(self, parts, kind: str):
+        """Streaming: the aggregation's ``(part, table)`` pairs, one per shard, window and pane, gathered
+        into one per shard and :data:`STREAMING_PART_WINDOW_S` of event time (and pane); batch: as they come.
+
+        One file per shard and aggregation window was 31,890 small files for the sample day (60 s windows;
+        68 s of a 1,292 s profiled run); per hour it is 670. Event time (not arrival) keeps the names the same for the
+        same input, so a re-run replaces its files instead of adding rows. Late panes of the aggregation
+        (within its allowed lateness) make late panes here, never dropped ones: see
+        :data:`STREAMING_PART_LATENESS_S`.
+        """
+        if self._streaming_window_s is None:
+            return parts
+        label = kind.title()
+        return (
+            parts
+            | f"PartWindows{label}"
+            >> beam.WindowInto(
+                beam.window.FixedWindows(STREAMING_PART_WINDOW_S),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                allowed_lateness=STREAMING_PART_LATENESS_S,
+            )
+            | f"KeyShard{label}" >> beam.Map(_by_shard)
+            | f"GroupShard{label}" >> beam.GroupByKey()
+            | f"JoinShard{label}" >> beam.ParDo(_JoinShardPieces())
+        )

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import load_config
@@ -25,7 +26,7 @@ def run(small_day: Path, out: Path, streaming: bool, config: str = "config.yaml"
     (small_day / "out").rename(out)  # the config's storage path (the notification log is in there too)
 
 
-def test_streaming_graph_raises_the_batch_alerts_and_stores_per_window(small_day: Path):
+def test_streaming_graph_raises_the_batch_alerts_and_stores_each_row_once(small_day: Path):
     """Event-time windows, the watermark, the stateful rule runner and windowed storage, end to end. (The
     bounded input ends with the watermark at infinity, so both runs see complete windows.)"""
     run(small_day, small_day / "batch", streaming=False)
@@ -35,8 +36,17 @@ def test_streaming_graph_raises_the_batch_alerts_and_stores_per_window(small_day
         ("five_xx", "resolve"), ("five_xx", "trigger"), ("latency", "resolve"), ("latency", "trigger"),
     ]  # fmt: skip
     assert stream == batch
-    parts = sorted(p.name for p in (small_day / "stream" / "aggregates").rglob("*.parquet"))
-    assert parts and all("-w" in name and name.endswith("-p0.parquet") for name in parts)  # one on-time pane each
+    for kind in ("metrics", "aggregates"):
+        parts = sorted(p.name for p in (small_day / "stream" / kind).rglob("*.parquet"))
+        # One file per shard and hour of event time (the small day is half an hour), one on-time pane each;
+        # the same rows as the batch run, each once.
+        assert len(parts) == 2 and all("-w1795824000000" in name and name.endswith("-p0.parquet") for name in parts)
+        assert stored_rows(small_day / "stream" / kind) == stored_rows(small_day / "batch" / kind)
+
+
+def stored_rows(folder: Path) -> list[tuple]:
+    table = pq.read_table(folder)  # every partition and part
+    return sorted(zip(*(table.column(name).to_pylist() for name in table.column_names if name != "date"), strict=True))
 
 
 def notification_counts(log: Path) -> collections.Counter:
