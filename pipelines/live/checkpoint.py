@@ -12,7 +12,9 @@ rename, fsync of the folder) when a cycle commits:
   :class:`~transforms.rules.engine.RuleState` and the partial windows whose
   rule window is not complete yet (only groups that are pending or firing,
   have waiting windows, or belong to a no-data rule);
-- ``carry``: the Parquet file of the normalized points of windows still open;
+- ``carry``: Parquet files (``STATE/carry/cNNNNNNNN.parquet``) of the normalized points of windows still
+  open, each with the time of its earliest point (epoch ms): a cycle reads only the files holding a point
+  of a window it closes, and writes one file of the points it leaves open;
 - ``context_events``: the newest enrichment-context events (directory,
   registry, CI), so alerts of later cycles still know what changed;
 - ``files_read``, ``last_poll_ms`` and ``last_success_ms``: which recorded
@@ -75,7 +77,7 @@ class Checkpoint:
     closed_until_ms: int | None = None
     data_end_ms: int | None = None
     rules: list[RuleEntry] = field(default_factory=list)
-    carry: str | None = None
+    carry: list[list] = field(default_factory=list)  # [path, earliest point (epoch ms)]
     context_events: list[Event] = field(default_factory=list)
     files_read: dict[str, list[list]] = field(default_factory=dict)
     last_poll_ms: dict[str, int] = field(default_factory=dict)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from airis_mon.config import Config
@@ -108,6 +109,7 @@ class LiveRunner:
         self.state_dir = Path(state_dir or config.live.state_dir or Path(self.output) / "state").resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox_dir = self.state_dir / "outbox"
+        self.carry_dir = self.state_dir / "carry"
         self._num_shards = num_shards
         self._clock = clock
         self._window_ms = config.aggregation.window_seconds * 1000
@@ -231,7 +233,7 @@ class LiveRunner:
             closed_until_ms=plan.closed_until_ms,
             previous_closed_until_ms=cp.closed_until_ms,
             until_ms=cp.data_end_ms if plan.final else None,
-            carry=cp.carry,
+            carry=[path for path, earliest in cp.carry if plan.final or earliest < plan.closed_until_ms],
             rule_entries=cp.rules,
             context_events=cp.context_events,
         )
@@ -248,6 +250,15 @@ class LiveRunner:
             self.outbox_dir.mkdir(exist_ok=True)
             os.replace(outbox, self.outbox_dir / f"c{plan.cycle:08d}.jsonl")
             fsync_directory(self.outbox_dir, strict=True)
+        carry = [entry for entry in cp.carry if not plan.final and entry[1] >= plan.closed_until_ms]  # not read
+        staged_carry = staging / CARRY_FILE
+        earliest = _earliest_point_ms(staged_carry)
+        if earliest is not None:
+            self.carry_dir.mkdir(exist_ok=True)
+            kept = self.carry_dir / f"c{plan.cycle:08d}.parquet"
+            os.replace(staged_carry, kept)
+            fsync_directory(self.carry_dir, strict=True)
+            carry.append([str(kept), earliest])
         data_end = decode_data_end((staging / DATA_END_FILE).read_text())
         data_end_ms = max((e for e in (cp.data_end_ms, data_end) if e is not None), default=None)
         files_read = {name: list(entries) for name, entries in cp.files_read.items()}
@@ -259,7 +270,7 @@ class LiveRunner:
             closed_until_ms=_closed_after(plan, cp.closed_until_ms, data_end_ms),
             data_end_ms=data_end_ms,
             rules=decode_entries((staging / RULES_FILE).read_text()),
-            carry=str(staging / CARRY_FILE),
+            carry=carry,
             context_events=decode_context((staging / CONTEXT_FILE).read_text()),
             files_read=files_read,
             last_poll_ms={**cp.last_poll_ms, **dict.fromkeys(plan.polls, plan.now_ms)},
@@ -273,6 +284,10 @@ class LiveRunner:
             if plan.segments.get(integration.name):
                 mark_processed(integration.spool, plan.segments[integration.name])
         save_plan(self.state_dir, None)
+        referenced = {path for path, _ in self.checkpoint.carry}
+        for consumed in self.carry_dir.glob("c*.parquet"):
+            if str(consumed) not in referenced:
+                consumed.unlink()
         for old in (self.state_dir / "cycles").glob("c*"):
             if old.name < f"c{plan.cycle:08d}":
                 shutil.rmtree(old, ignore_errors=True)
@@ -288,6 +303,14 @@ class LiveRunner:
             "pending": states.count("pending"),
             "firing": states.count("firing"),
         }
+
+
+def _earliest_point_ms(path: Path) -> int | None:
+    """The first (earliest: the file is sorted by time) point of a carry file; None when it holds none."""
+    metadata = pq.read_metadata(path)
+    if metadata.num_rows == 0:
+        return None
+    return int(pq.read_table(path, columns=["timestamp_ms"]).column(0)[0].as_py())
 
 
 def _newest(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:

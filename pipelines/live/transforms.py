@@ -38,11 +38,11 @@ _CARRY_BATCH_ROWS = 100_000
 
 
 class ReadCarriedPoints(beam.PTransform):
-    """The carry file (or nothing) -> :data:`METRIC_SCHEMA` tables of at most 100,000 rows."""
+    """Carry files -> :data:`METRIC_SCHEMA` tables of at most 100,000 rows."""
 
-    def __init__(self, path: str | None):
+    def __init__(self, paths: list[str]):
         super().__init__()
-        self._paths = [path] if path else []
+        self._paths = list(paths)
 
     def expand(self, pbegin):
         return pbegin | "CarryFile" >> beam.Create(self._paths) | "ReadCarry" >> beam.FlatMap(_read_carry)
@@ -162,7 +162,8 @@ class CycleSpec:
     ``sources``: ``(integration name, source transform)`` pairs reading exactly the plan's input;
     ``staging``: the cycle's folder for the files the runner commits; ``closed_until_ms``: windows ending at
     or before it are evaluated now; ``previous_closed_until_ms``: the last cycle's; ``until_ms``: the silence
-    horizon (default ``closed_until_ms``); ``carry``: the previous carry file; ``rule_entries`` and
+    horizon (default ``closed_until_ms``); ``carry``: the carry files to read (those holding a point of a
+    window that closes now; the others wait untouched); ``rule_entries`` and
     ``context_events``: from the checkpoint.
     """
 
@@ -173,7 +174,7 @@ class CycleSpec:
     closed_until_ms: int
     previous_closed_until_ms: int | None
     until_ms: int | None
-    carry: str | None
+    carry: list[str]
     rule_entries: list = field(default_factory=list)
     context_events: list[Event] = field(default_factory=list)
 
