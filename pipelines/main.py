@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.compute as pc
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from airis_mon import streams
@@ -37,18 +38,43 @@ from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
+from pipelines.live.checkpoint import (
+    CARRY_FILE,
+    CONTEXT_FILE,
+    DATA_END_FILE,
+    HEALTH_FILE,
+    OUTBOX_FILE,
+    RULES_FILE,
+    encode_context,
+    encode_data_end,
+    encode_entries,
+    encode_health,
+    encode_outbox,
+)
+from pipelines.live.transforms import (
+    OPEN_POINTS,
+    CycleSpec,
+    ReadCarriedPoints,
+    SplitAtHorizon,
+    WriteCarriedPoints,
+    WriteStagingFile,
+)
 from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig
+from sources.gateway.config import GatewayConfig
+from sources.gateway.spool import closed_segments
 from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
 from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
+from transforms.enrich.context import CONTEXT_EVENT_TYPES
 from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
 from transforms.rules.batch import EvaluateRules
+from transforms.rules.checkpointed import ENTRIES, EvaluateRulesFromCheckpoint, alert_states_of
 from transforms.rules.notify import ApplySilences, RouteAlerts
 from transforms.rules.streaming import EvaluateRulesStreaming
 
-__all__ = ["build_pipeline", "parse_args", "run", "run_key_for"]
+__all__ = ["build_pipeline", "notification_sinks", "parse_args", "run", "run_key_for"]
 
 LOG = logging.getLogger("airis_mon.main")
 #: Runners that run the job in this process: ``run`` waits for them and prints the summary.
@@ -70,13 +96,18 @@ def run_key_for(config: Config) -> str:
     """A digest of the input's identity (files and sizes, or source configs).
 
     Storage file names carry it, so re-running the same input overwrites the
-    same files instead of adding rows.
+    same files instead of adding rows, and a run over other input (new spool
+    segments, changed files) adds files beside them.
     """
     identity = []
     for integration in config.integrations:
         files = getattr(integration, "files", None)
         if callable(files):
             identity.append([(path, os.path.getsize(path)) for path in files()])
+        elif isinstance(integration, GatewayConfig):
+            # The spool's closed segments (processed ones move to done/): each run over the spool has its own
+            # files, and no run replaces another's rows.
+            identity.append([(path.name, path.stat().st_size) for path in closed_segments(integration.spool)])
         else:
             identity.append(integration.model_dump(mode="json"))
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -106,7 +137,8 @@ def _write_storage(sink, run_key: str, streaming_window_s: int | None) -> beam.P
     return transform(sink, run_key)
 
 
-def _notification_sinks(config: Config, output: str) -> list:
+def notification_sinks(config: Config, output: str) -> list:
+    """The configured notification sinks, a ``notification_log`` without a path writing under ``output``."""
     sinks = [s for s in config.sinks if get_component("sink", s.type).role == "notify"]
     default_dir = Path(output).resolve()
     return [
@@ -117,27 +149,8 @@ def _notification_sinks(config: Config, output: str) -> list:
     ]
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16,
-                   streaming: bool | None = None) -> dict:  # fmt: skip
-    """Add the whole graph to ``pipeline``; return its PCollections by name.
-
-    Keys: ``points`` (normalized Arrow batches; health points are aggregated and stored, not in here),
-    ``aggregates``, ``events``, ``alerts``, ``routed`` (sink name, alert),
-    ``dead_letters``, ``health``, ``health_report``, ``written``, and
-    ``sources``: the source transforms (call their ``on_success()``, where they
-    have one, once the run succeeded).
-
-    ``streaming`` (default: the pipeline's ``--streaming`` option): event-time
-    windows with ``aggregation.allowed_lateness`` for the aggregates, the
-    stateful rule runner (:class:`~transforms.rules.streaming.EvaluateRulesStreaming`),
-    the enrichment context as a refreshed side input, and health and stored
-    rows in windows of ``aggregation.window_seconds``. Step labels are explicit
-    and stable, so ``--update`` of a running job maps its state.
-    """
-    if streaming is None:
-        streaming = pipeline.options.view_as(StandardOptions).streaming
-    window_s = config.aggregation.window_seconds
-    source_outputs = []
+def _sources(config: Config, streaming: bool) -> list[tuple[str, beam.PTransform]]:
+    """``(integration name, ReadFromX transform)`` for every configured integration."""
     sources = []
     for integration in config.integrations:
         source_class = get_component("source", integration.type).transform_class()
@@ -145,8 +158,98 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
             source = source_class(integration, bounded=not streaming)  # batch: pollers poll once
         else:
             source = source_class(integration)
+        sources.append((integration.name, source))
+    return sources
+
+
+def _split_at_horizon(pipeline: beam.Pipeline, points: tuple, cycle: CycleSpec) -> tuple[tuple, list]:
+    """A live cycle: the points of windows closing now (and carried ones), the rest carried, late ones dead."""
+    carried = pipeline | "ReadCarried" >> ReadCarriedPoints(cycle.carry)
+    closing, still_open, late = [], [], []
+    for index, tables in enumerate((*points, carried)):
+        split = tables | f"SplitAtHorizon[{index}]" >> SplitAtHorizon(
+            cycle.closed_until_ms, cycle.previous_closed_until_ms
+        )
+        closing.append(split[streams.POINTS])
+        still_open.append(split[OPEN_POINTS])
+        late.append(split[streams.DEAD_LETTERS])
+    _ = still_open | "OpenPoints" >> beam.Flatten() | "StageCarry" >> WriteCarriedPoints(cycle.staged(CARRY_FILE))
+    window_ms = cycle.window_ms
+    _ = (
+        (*closing, *still_open)
+        | "AllCyclePoints" >> beam.Flatten()
+        | "NewestWindowEnd" >> beam.FlatMap(_newest_window_end, window_ms)
+        | "StageDataEnd" >> WriteStagingFile(cycle.staged(DATA_END_FILE), encode_data_end)
+    )
+    return tuple(closing), late
+
+
+def _newest_window_end(table, window_ms: int) -> list[int]:
+    """End (epoch ms) of the window of the newest point of a table; nothing for an empty one."""
+    if not table.num_rows:
+        return []
+    newest = int(pc.max(table.column("timestamp_ms")).as_py())
+    return [newest - newest % window_ms + window_ms]
+
+
+def _count_dead_letter(dead) -> None:
+    beam.metrics.Metrics.counter("dead_letters", dead.component.split(":")[0]).inc()
+
+
+def _counted(outputs: dict, integration: str) -> dict:
+    """A source's outputs, counting points and events in (counters ``integration:NAME/points_in``, ...)."""
+    namespace = f"integration:{integration}"
+    points = beam.metrics.Metrics.counter(namespace, "points_in")
+    events = beam.metrics.Metrics.counter(namespace, "events_in")
+
+    def count_points(table):
+        points.inc(table.num_rows)
+        return table
+
+    def count_event(event):
+        events.inc()
+        return event
+
+    return {
+        **outputs,
+        streams.POINTS: outputs[streams.POINTS] | f"CountPoints[{integration}]" >> beam.Map(count_points),
+        streams.EVENTS: outputs[streams.EVENTS] | f"CountEvents[{integration}]" >> beam.Map(count_event),
+    }
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAULT_OUTPUT, num_shards: int = 16,
+                   streaming: bool | None = None, cycle: CycleSpec | None = None) -> dict:  # fmt: skip
+    """Add the whole graph to ``pipeline``; return its PCollections by name.
+
+    Keys: ``points`` (normalized Arrow batches; health points are aggregated and stored, not in here),
+    ``aggregates``, ``events``, ``alerts``, ``routed`` (sink name, alert),
+    ``dead_letters``, ``health``, ``health_report``, ``written``, and
+    ``sources``: the source transforms (call their ``on_success()``, where they
+    have one, once the run succeeded), and ``run_key``, the name storage files carry.
+
+    ``streaming`` (default: the pipeline's ``--streaming`` option): event-time
+    windows with ``aggregation.allowed_lateness`` for the aggregates, the
+    stateful rule runner (:class:`~transforms.rules.streaming.EvaluateRulesStreaming`),
+    the enrichment context as a refreshed side input, and health and stored
+    rows in windows of ``aggregation.window_seconds``. Step labels are explicit
+    and stable, so ``--update`` of a running job maps its state.
+
+    ``cycle`` (:class:`~pipelines.live.transforms.CycleSpec`): one cycle of the
+    live runner (``pipelines.serve``), batch otherwise: its sources read the
+    cycle's plan; only windows that close in this cycle are aggregated, stored
+    and evaluated (the rest is carried, late points are dead letters); rules
+    continue from the checkpoint's entries; notifications go to the cycle's
+    outbox instead of the sinks (the runner delivers them after the commit).
+    """
+    if streaming is None:
+        streaming = pipeline.options.view_as(StandardOptions).streaming
+    window_s = config.aggregation.window_seconds
+    source_outputs = []
+    sources = []
+    for name, source in cycle.sources if cycle else _sources(config, streaming):
         sources.append(source)
-        source_outputs.append(pipeline | f"Read[{integration.name}]" >> source)
+        outputs = pipeline | f"Read[{name}]" >> source
+        source_outputs.append(_counted(outputs, name) if cycle else outputs)
 
     def merged(name: str) -> beam.PCollection:
         parts = [outputs[name] for outputs in source_outputs]
@@ -161,6 +264,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     events = merged(streams.EVENTS) | "EnrichEvents" >> EnrichEvents(config.enrichment)
     owned_points = normalized[streams.POINTS] | "EnrichPoints" >> EnrichPoints(config.enrichment)
     points = (owned_points, health | "HealthAsMetrics" >> HealthAsMetrics())
+    live_dead_letters = []
+    if cycle:
+        points, live_dead_letters = _split_at_horizon(pipeline, points, cycle)
     aggregated = points | "Aggregate" >> Aggregate(
         window_s,
         num_shards,
@@ -170,20 +276,40 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     )
     aggregates = aggregated["aggregates"]
     rule_dead_letters = []
-    if streaming:
+    alert_states = None
+    if cycle:
+        evaluated = aggregates | "EvaluateRules" >> EvaluateRulesFromCheckpoint(
+            config.rules, window_s, cycle.rule_entries, cycle.closed_until_ms, cycle.until_ms
+        )
+        raw_alerts = evaluated["alerts"]
+        rule_dead_letters.append(evaluated[streams.DEAD_LETTERS])
+        _ = evaluated[ENTRIES] | "StageRules" >> WriteStagingFile(cycle.staged(RULES_FILE), encode_entries)
+        alert_states = evaluated[ENTRIES] | "AlertStates" >> beam.FlatMap(alert_states_of, cycle.closed_until_ms)
+    elif streaming:
         evaluated = aggregates | "EvaluateRules" >> EvaluateRulesStreaming(config.rules, window_s)
         raw_alerts = evaluated["alerts"]
         rule_dead_letters.append(evaluated[streams.DEAD_LETTERS])
     else:
         raw_alerts = aggregates | "EvaluateRules" >> EvaluateRules(config.rules, window_s)
+    context_events = events
+    if cycle:
+        carried_context = pipeline | "CarriedContext" >> beam.Create(cycle.context_events)
+        context_events = (events, carried_context) | "ContextEvents" >> beam.Flatten()
+        _ = (
+            context_events
+            | "SelectContext" >> beam.Filter(lambda event: event.event_type in CONTEXT_EVENT_TYPES)
+            | "StageContext" >> WriteStagingFile(cycle.staged(CONTEXT_FILE), encode_context)
+        )
     alerts = (
         raw_alerts
         | "ApplySilences" >> ApplySilences(config.silences)
-        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, events, streaming=streaming)
+        | "EnrichAlerts" >> EnrichAlerts(config.enrichment, context_events, streaming=streaming)
     )
     routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route, config.enrichment)
     sink_dead_letters = []
-    for sink in _notification_sinks(config, output):
+    if cycle:  # delivered by the runner from the outbox once the cycle has committed: exactly once
+        _ = routed | "StageOutbox" >> WriteStagingFile(cycle.staged(OUTBOX_FILE), encode_outbox)
+    for sink in [] if cycle else notification_sinks(config, output):
         transform = get_component("sink", sink.type).transform_class()
         sink_alerts = (
             routed
@@ -194,10 +320,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     dead_letters = (
         merged(streams.DEAD_LETTERS),
         normalized[streams.DEAD_LETTERS],
+        *live_dead_letters,
         *rule_dead_letters,
         *sink_dead_letters,
     ) | "AllDeadLetters" >> beam.Flatten()
     report = health | "HealthReport" >> BuildHealthReport()
+    if cycle:
+        _ = health | "StageHealth" >> WriteStagingFile(cycle.staged(HEALTH_FILE), encode_health)
+        _ = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
 
     storage_inputs = {
         "metrics": aggregated[POINT_PARTS],  # the aggregation's shuffle also groups the stored points
@@ -207,7 +337,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         "dead_letters": dead_letters,
         "health_report": report,
     }
-    run_key = run_key_for(config)
+    if alert_states is not None:
+        storage_inputs["alert_states"] = alert_states
+    run_key = cycle.run_key if cycle else run_key_for(config)
     written = [
         storage_inputs | f"Write[{sink.name}]" >> _write_storage(sink, run_key, window_s if streaming else None)
         for sink in _storage_sinks(config, output)
@@ -223,6 +355,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         "health_report": report,
         "written": written,
         "sources": sources,
+        "run_key": run_key,
     }
 
 
@@ -358,14 +491,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     for source in graph["sources"]:
         if hasattr(source, "on_success"):
             source.on_success()  # e.g. the gateway spool marks its segments processed
-    run_key = run_key_for(config)
+    run_key = graph["run_key"]  # computed before the run: its spool segments have moved to done/ since
     outputs = [
         str(path)
         for sink in _storage_sinks(config, args.output)
         for path in sorted(Path(sink.path).rglob("*"))
         if path.is_file() and (run_key in path.name or path.name == "health_report.json")
     ]
-    outputs += [s.path for s in _notification_sinks(config, args.output) if isinstance(s, NotificationLogConfig)]
+    outputs += [s.path for s in notification_sinks(config, args.output) if isinstance(s, NotificationLogConfig)]
     _print_summary(result, config, outputs, time.monotonic() - started)
     return 0
 

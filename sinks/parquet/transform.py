@@ -7,6 +7,7 @@ identity, so that the same input always maps to the same file names)::
     aggregates/date=YYYY-MM-DD/part-RUN-PART.parquet  window statistics
     events/date=YYYY-MM-DD/part-RUN.parquet
     alerts/date=YYYY-MM-DD/part-RUN.parquet
+    alert_states/date=YYYY-MM-DD/part-RUN.parquet  pending and firing alerts per evaluation (live runner)
     alerts-RUN.jsonl                               every alert, one JSON object a line
     dead_letters/date=YYYY-MM-DD/part-RUN.jsonl    reason + original payload
     health_report.json                             the latest health report
@@ -43,7 +44,7 @@ from apache_beam.transforms import trigger
 from airis_mon.arrowutil import conform, record_schema, records_to_table
 from airis_mon.beamutil import InArrivalWindows, windowed_name, windowed_part_name
 from airis_mon.files import write_atomically, write_text_atomically
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, Event
+from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, AlertState, Event
 from sinks.parquet.config import ParquetSinkConfig
 
 __all__ = ["PARQUET_KINDS", "WriteToStorage"]
@@ -56,8 +57,9 @@ PARQUET_KINDS: dict[str, tuple[pa.Schema, str]] = {
     "aggregates": (AGGREGATE_SCHEMA, "window_start_ms"),
     "events": (record_schema(Event), "timestamp_ms"),
     "alerts": (record_schema(Alert), "timestamp_ms"),
+    "alert_states": (record_schema(AlertState), "evaluated_at_ms"),
 }
-_ROW_TYPES = {"events": Event, "alerts": Alert}
+_ROW_TYPES = {"events": Event, "alerts": Alert, "alert_states": AlertState}
 _PART_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MS_PER_DAY = 86_400_000
 
