@@ -279,6 +279,7 @@ class EventPayload(_Envelope):
 
 
 _POINT = TypeAdapter(MetricPointIn)
+_POINTS = TypeAdapter(list[MetricPointIn])
 
 RawPoint = tuple[int, str, str, float, str, str]
 """(timestamp_ms, source, name, value, unit, canonical tags) before normalization."""
@@ -390,6 +391,16 @@ def _parse_metrics(
     if problems:
         return [], [_dead(component, "; ".join(problems), payload, accepted, now_ms)]
     timestamp_ms = envelope.timestamp_ms
+    if not search:
+        # The common, clean case: every point validated in one call (pydantic's list validation), no per-point
+        # search; any failure falls back to the per-point loop below, which names the bad point.
+        try:
+            valid = _POINTS.validate_python(envelope.metrics)
+        except ValidationError:
+            valid = None
+        if valid is not None:
+            source = envelope.source
+            return [(timestamp_ms, source, p.name, p.value, p.unit, canonical_tags(p.tags)) for p in valid], []
     points: list[RawPoint] = []
     dead: list[DeadLetter] = []
     for index, raw_point in enumerate(envelope.metrics):
