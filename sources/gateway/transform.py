@@ -44,7 +44,9 @@ class ReadFromGatewaySpool(beam.PTransform):
 
     def expand(self, pbegin):
         config = self._config
-        parse = ParsePayloadLines(config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio)
+        parse = ParsePayloadLines(
+            config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio, timestamps=config.timestamps
+        )
         streaming = pbegin.pipeline.options.view_as(StandardOptions).streaming
         if streaming and config.handoff == "pubsub" and config.pubsub_subscription:
             origin = config.pubsub_subscription

@@ -33,7 +33,9 @@ class ReadFromPayloadFiles(beam.PTransform):
 
     def expand(self, pbegin):
         config = self._config
-        parse = ParsePayloadLines(config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio)
+        parse = ParsePayloadLines(
+            config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio, timestamps=config.timestamps
+        )
         return (
             pbegin
             | "ListFiles" >> beam.Create(self._files)

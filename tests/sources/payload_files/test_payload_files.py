@@ -147,3 +147,16 @@ def test_the_config_takes_a_timestamp_range(tmp_path):
     assert config_for(tmp_path).timestamps.max_future_s == 86_400.0  # default: one day
     with pytest.raises(ConfigError, match=r"integrations\[0\]\.timestamps\.max_future_s"):
         config_for(tmp_path, timestamps={"max_future_s": -1})
+
+
+def test_the_source_applies_its_configured_timestamp_range(tmp_path):
+    write_jsonl(
+        tmp_path / "a.jsonl", [metrics_payload(DAY_MS + offset, "tf", ("lat", 1.0, "ms", {})) for offset in (-1, 0)]
+    )
+    config = config_for(tmp_path, timestamps={"not_before": "2026-11-28T00:00:00Z"})
+    with TestPipeline() as pipeline:
+        out = pipeline | ReadFromPayloadFiles(config)
+        points = out["points"] | beam.FlatMap(lambda t: t.column("timestamp").to_pylist())
+        assert_that(points, equal_to([float(DAY_MS)]), label="points")
+        reasons = out["dead_letters"] | beam.Map(lambda d: d.reason.endswith("(timestamps.not_before)"))
+        assert_that(reasons, equal_to([True]), label="dead")
