@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,9 +40,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import requests
-
-from benchmarks.live_load import Load, model_name, rotating_incidents
+from benchmarks.live_load import Load, free_port, model_name, rotating_incidents, wait_until_serving
 from tests.sinks.receivers import Receiver
 from tests.sinks.slack.slack_receiver import slack_webhook
 
@@ -71,12 +68,6 @@ sinks:
   - {{name: slack, type: slack, webhook_url: {{env: AIRIS_BENCH_SLACK_URL}}}}
 default_route: {{sinks: [slack]}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tree(pid: int) -> list[int]:
@@ -150,20 +141,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return slack_webhook(request)
 
     with Receiver(slack) as receiver:
-        port = _free_port()
+        port = free_port()
         (folder / "config.yaml").write_text(CONFIG.format(port=port, window=args.window, cycle=args.cycle))
         env = {**os.environ, "PYTHONPATH": str(REPO), "AIRIS_BENCH_TOKEN": TOKEN,
                "AIRIS_BENCH_SLACK_URL": f"{receiver.url}/services/T0/B0/X"}  # fmt: skip
         log = open(folder / "serve.log", "wb")  # noqa: SIM115 (closed below)
         service = subprocess.Popen([sys.executable, "-m", "pipelines.serve", "--config", "config.yaml"],
                                    cwd=folder, env=env, stdout=log, stderr=log, start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}")
         spacing = args.duration / (args.breaches + 1)
         length_s = min(2 * args.window, 0.8 * spacing)  # two windows, or less in a short run
         incidents = rotating_incidents(args.duration, spacing, length_s, args.series, first_s=spacing / 4)

@@ -14,16 +14,37 @@ Everything stays on 127.0.0.1, and every loop is bounded by ``duration_s``.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
 import requests
 
-__all__ = ["BASELINE_MS", "BREACH_MS", "Incident", "Load", "model_name", "rotating_incidents"]
+__all__ = ["BASELINE_MS", "BREACH_MS", "Incident", "Load", "free_port", "model_name", "rotating_incidents",
+           "wait_until_serving"]  # fmt: skip
 
 BASELINE_MS = 40.0
 BREACH_MS = 900.0
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, timeout_s: float = 120) -> None:
+    """Poll ``URL/healthz`` until it answers 2xx; ``TimeoutError`` after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not come up in {timeout_s:g} s")
 
 
 def model_name(index: int) -> str:

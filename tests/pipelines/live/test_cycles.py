@@ -134,9 +134,8 @@ def _stored_once(out: Path, sent: list[dict]) -> None:
     assert sum(aggregates.column("count").to_pylist()) == len(sent)
 
 
-def test_live_cycles_store_every_point_and_aggregate_once_across_days(tmp_path):
-    """Three cycles (each in a new runner) over the spool, each run's points spanning midnight."""
-    folder, config = _live_folder(tmp_path)
+def _three_runs(folder: Path, run_once) -> list[dict]:
+    """Three runs over a growing spool, each after one more segment of points spanning a midnight."""
     writer = SpoolWriter(folder / "spool")
     sent = []
     for run in range(3):
@@ -144,21 +143,23 @@ def test_live_cycles_store_every_point_and_aggregate_once_across_days(tmp_path):
         writer.append(payloads)
         writer.close()
         sent += payloads
-        LiveRunner(config, str(folder / "out")).run_cycle(now_ms=payloads[-1]["timestamp"] + 5 * MINUTE)
+        run_once(payloads[-1]["timestamp"])
+    return sent
+
+
+def test_live_cycles_store_every_point_and_aggregate_once_across_days(tmp_path):
+    """Three cycles (each in a new runner) over the spool, each run's points spanning midnight."""
+    folder, config = _live_folder(tmp_path)
+    sent = _three_runs(
+        folder, lambda last_ms: LiveRunner(config, str(folder / "out")).run_cycle(now_ms=last_ms + 5 * MINUTE)
+    )
     _stored_once(folder / "out", sent)
 
 
 def test_successive_batch_runs_over_the_spool_keep_every_run_s_rows(tmp_path):
     """``python -m pipelines.main`` run three times over a growing spool: no run replaces another's files."""
     folder, _ = _live_folder(tmp_path)
-    writer = SpoolWriter(folder / "spool")
-    sent = []
-    for run in range(3):
-        payloads = _spanning_midnight(run)
-        writer.append(payloads)
-        writer.close()
-        sent += payloads
-        main("--config", str(folder / "config.yaml"), cwd=folder)
+    sent = _three_runs(folder, lambda _: main("--config", str(folder / "config.yaml"), cwd=folder))
     assert not list((folder / "spool").glob("segment-*.jsonl"))  # every segment moved to done/
     _stored_once(folder / "out", sent)
 

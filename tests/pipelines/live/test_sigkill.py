@@ -17,7 +17,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,12 +29,11 @@ import apache_beam as beam
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-import requests
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from airis_mon.config import load_config
 from airis_mon.schema import Alert
-from benchmarks.live_load import Load, rotating_incidents
+from benchmarks.live_load import Load, free_port, rotating_incidents, wait_until_serving
 from pipelines.main import build_pipeline
 from sinks.delivery import idempotency_key
 from tests.conftest import write_jsonl
@@ -86,12 +84,6 @@ sinks:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Service:
     """``python -m pipelines.serve`` in its own process group (killing the group kills its gateway too)."""
 
@@ -117,17 +109,6 @@ class _Service:
         code = self.process.wait(timeout=120)
         self._log.close()
         return code
-
-
-def _wait_for_gateway(port: int, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.3)
-    raise AssertionError("the gateway did not come up")
 
 
 def _expected(folder: Path, stored: list[dict]) -> tuple[Counter, Counter]:
@@ -173,14 +154,14 @@ def _received(slack: Receiver, pager: Receiver) -> tuple[Counter, Counter]:
 def test_sigkill_under_load_loses_nothing_and_repeats_nothing(tmp_path):
     rng = random.Random(7)
     with Receiver(slack_webhook) as slack, Receiver(PagerDutyEvents()) as pager:
-        port = _free_port()
+        port = free_port()
         (tmp_path / "config.yaml").write_text(CONFIG.format(port=port, pagerduty=pager.url))
         slack_url = f"{slack.url}/services/T000/B000/XXXX"
         env = {**os.environ, "PYTHONPATH": str(REPO), "AIRIS_TEST_TOKEN": TOKEN, "AIRIS_TEST_SLACK_URL": slack_url,
                "AIRIS_TEST_PD_KEY": ROUTING_KEY}  # fmt: skip
         service = _Service(tmp_path, env)
         service.start()
-        _wait_for_gateway(port)
+        wait_until_serving(f"http://127.0.0.1:{port}")
         incidents = rotating_incidents(LOAD_S - 30, every_s=45, length_s=30, models=30)  # all over before the end
         load = Load(f"http://127.0.0.1:{port}", TOKEN, series=30, clients=3, interval_s=1.0, incidents=incidents,
                     record_points=True)  # fmt: skip
