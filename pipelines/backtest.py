@@ -171,7 +171,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             | "ReadAggregates" >> beam.ParDo(ReadAggregates(start_ms, end_ms))
             | "EvaluateRules" >> EvaluateRules(config.rules, window_s, until_ms=end_ms)
             | "ApplySilences" >> ApplySilences(config.silences)
-            | "WriteAlerts" >> WriteToNotificationLog(NotificationLogConfig(name="backtest", path=str(alerts_path)))
+            | "WriteAlerts"
+            >> WriteToNotificationLog(NotificationLogConfig(name="backtest", path=str(alerts_path)), replace=True)
         )
     alerts = [json.loads(line) for line in alerts_path.read_text().splitlines()]
     horizon = end_ms or max((a["timestamp_ms"] for a in alerts), default=0)

@@ -145,6 +145,11 @@ def test_backtest_range_and_errors(small_day: Path):
                   "--start", "2026-11-28T00:15:00Z", job="pipelines.backtest")  # fmt: skip
     assert "five_xx                                 0" in result.stdout
     assert "latency                                 1  2026-11-28 00:21" in result.stdout
+    # A second backtest into the same output replaces the first's alerts file, even with no alert at all.
+    quiet = main("--config", str(small_day / "config.yaml"), "--history", history, "--output", str(small_day / "bt"),
+                 "--start", "2026-11-28T00:25:00Z", job="pipelines.backtest")  # fmt: skip
+    assert "latency                                 0" in quiet.stdout
+    assert (small_day / "bt" / "backtest-alerts.jsonl").read_text() == ""
     missing = subprocess.run(
         [sys.executable, "-m", "pipelines.backtest", "--history", str(small_day / "nothing-here")],
         cwd=REPO, capture_output=True, text=True, timeout=120,
