@@ -72,7 +72,7 @@ from sources.file_globs import FileGlobsConfig
 from sources.gateway.config import GatewayConfig
 from sources.gateway.spool import closed_segments, mark_processed, oldest_unread_ms
 
-__all__ = ["CycleReport", "LiveRunner"]
+__all__ = ["CycleReport", "LiveRunner", "describe"]
 
 LOG = logging.getLogger("airis_mon.live")
 #: Polled integrations without ``poll.interval_s`` are polled this often in a live run, s.
