@@ -122,6 +122,21 @@ def _first_triggers(arrived: list[tuple[float, bytes]], names: set[str]) -> dict
     return first
 
 
+def _first_breaching_window_end(aggregates: Path, incidents) -> dict[str, float]:
+    """Model name -> end (wall s) of the first stored window whose p95 breaches the rule's 250 ms: a breach that
+    starts late in a window leaves too few breaching points there for its p95, and is judged a window later."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(aggregates, columns=["window_end_ms", "tags", "p95", "name"])
+    table = table.filter(pc.and_(pc.equal(table["name"], "inference_latency"), pc.greater(table["p95"], 250)))
+    ends: dict[str, float] = {}
+    for end_ms, tags in zip(table["window_end_ms"].to_pylist(), table["tags"].to_pylist(), strict=True):
+        name = json.loads(tags).get("model_name", "")
+        ends[name] = min(ends.get(name, float("inf")), end_ms / 1000)
+    return {model_name(i.model): ends[model_name(i.model)] for i in incidents if model_name(i.model) in ends}
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=300, help="load duration, s (default 300)")
@@ -152,7 +167,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         spacing = args.duration / (args.breaches + 1)
         length_s = min(2 * args.window, 0.8 * spacing)  # two windows, or less in a short run
         incidents = rotating_incidents(args.duration, spacing, length_s, args.series, first_s=spacing / 4)
-        incidents = [type(i)(i.model * 7919 % args.series, i.start_s, i.end_s) for i in incidents]
+        # Each breach on another series, and at another phase of its window (spread over the window).
+        incidents = [
+            type(i)(i.model * 7919 % args.series, i.start_s + shift, i.end_s + shift)
+            for k, i in enumerate(incidents)
+            for shift in [args.window * ((k * 0.37) % 1.0)]
+        ]
         load = Load(f"http://127.0.0.1:{port}", TOKEN, args.series, args.clients, interval_s, incidents)
         samples: list[tuple[float, float, float]] = []
         stop = threading.Event()
@@ -171,15 +191,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         log.close()
 
     triggers = _first_triggers(arrived, {model_name(i.model) for i in incidents})
+    first_breaching = _first_breaching_window_end(folder / "out" / "aggregates", incidents)
     delays, beyond = [], []
     for incident in incidents:
         name = model_name(incident.model)
         breach_at = load.started_at + incident.start_s
-        window_s = args.window
-        judged_at = (breach_at // window_s + 1) * window_s + 10  # window end + live.allowed_lateness (10 s)
         if name in triggers:
             delays.append(triggers[name] - breach_at)
-            beyond.append(triggers[name] - judged_at)
+            if name in first_breaching:  # the rule could first be judged at that window's end + lateness (10 s)
+                beyond.append(triggers[name] - (first_breaching[name] + 10))
     warm = [s for s in samples if s[0] - load.started_at >= min(60, args.duration / 5)]
     start_cpu = warm[0][1] if warm else 0.0
     start_rss = warm[0][2] if warm else float("nan")
@@ -196,8 +216,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         p99 = _percentile(delays, 0.99)
         print(f"  breach -> Slack     p50 {statistics.median(delays):.1f} s, p99 {p99:.1f} s, max {max(delays):.1f} s"
               f" (goal p99 <= {goal_delay} s: {p99 / goal_delay:.2f}x of it)")  # fmt: skip
+    if beyond:
         print(f"  beyond judgeable    p50 {statistics.median(beyond):.1f} s, p99 {_percentile(beyond, 0.99):.1f} s"
-              f" (after window end + allowed_lateness: cycle wait, processing, delivery)")  # fmt: skip
+              f" (after the first breaching window's end + lateness: cycle wait, processing, delivery)")  # fmt: skip
     print(f"  CPU                 {cpu:.0f} s over {span:.0f} s after warm-up ({cpu / span / os.cpu_count():.0%} of"
           f" {os.cpu_count()} cores; runner + gateway)")  # fmt: skip
     print(f"  RSS                 {start_rss:.0f} MB after warm-up, {end_rss:.0f} MB at the end"
