@@ -128,6 +128,8 @@ def _first_breaching_window_end(aggregates: Path, incidents) -> dict[str, float]
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    if not aggregates.is_dir():
+        return {}
     table = pq.read_table(aggregates, columns=["window_end_ms", "tags", "p95", "name"])
     table = table.filter(pc.and_(pc.equal(table["name"], "inference_latency"), pc.greater(table["p95"], 250)))
     ends: dict[str, float] = {}
