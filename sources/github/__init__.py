@@ -1,4 +1,4 @@
-"""GitHub: Actions workflow runs polled through PyGithub (``type: github``), and the
+"""GitHub: Actions workflow runs and jobs polled through PyGithub (``type: github``), and the
 normalization of GitHub webhooks shared with the gateway (:mod:`sources.github.events`).
 
 Importing :mod:`sources.github.events` loads neither PyGithub nor Beam (the

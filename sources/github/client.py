@@ -4,6 +4,7 @@
 
     client = GithubClient("https://api.github.com", token="...", page_size=100, timeout_s=30)
     runs = client.list_runs("octo-org/fraud-model", cutoff_ms)   # workflow run objects (dicts), newest first
+    jobs = client.list_jobs("octo-org/fraud-model", runs[0]["id"])  # that run's job objects (dicts)
 
 ``list_runs`` reads the repository once (``GET /repos/{owner}/{repo}``, cached)
 and then ``GET /repos/{owner}/{repo}/actions/runs?per_page=N&exclude_pull_requests=1``,
@@ -14,6 +15,17 @@ Each run is the JSON object GitHub sent, unchanged (the object a
 used: items of a list are "incomplete" objects, and reading their
 ``raw_data`` costs one more ``GET`` per run; a non-completing item class keeps
 the answer as received.
+
+``list_jobs`` sends what PyGithub's ``WorkflowRun.jobs()`` sends,
+``GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs?per_page=N`` (GitHub's
+default ``filter=latest``: the jobs of the run's latest attempt), paged the
+same way, and returns each job as GitHub sent it (the object a
+``workflow_job`` webhook carries). It reads the items with the same
+non-completing class instead of calling ``jobs()`` on a ``WorkflowRun``: that
+would need the run fetched again, and each ``WorkflowJob.raw_data`` would
+cost one more ``GET``; the URL is built from the repository's ``url`` rather
+than the run's ``jobs_url``, so that GitHub Enterprise Server and proxies
+get the same treatment as the run listing.
 
 PyGithub is set up so that the polling framework owns retries and waits:
 ``retry=None`` (no urllib3 retries: one attempt per request), an integer
@@ -55,12 +67,14 @@ from airis_mon.errors import PermanentError, TransientError
 from airis_mon.timeutil import ms_to_iso
 from sources.normalize_util import as_str, time_ms
 
-__all__ = ["MAX_RUNS", "USER_AGENT", "GithubClient", "translate_error"]
+__all__ = ["MAX_JOBS", "MAX_RUNS", "USER_AGENT", "GithubClient", "translate_error"]
 
 log = logging.getLogger(__name__)
 
 #: A bound on the runs read from one repository in one call, against a server that keeps paging.
 MAX_RUNS = 10_000
+#: A bound on the jobs read from one run (GitHub allows 256 per matrix), against a server that keeps paging.
+MAX_JOBS = 1_000
 USER_AGENT = "airis-mon"
 _RETRY_STATUSES = frozenset({408})
 _HINTS = {
@@ -127,7 +141,7 @@ def translate_error(error: BaseException, action: str) -> TransientError | Perma
 
 
 class _RunJson(NonCompletableGithubObject):
-    """A list item kept as received: its ``raw_data`` never sends a request."""
+    """A list item (a run or a job) kept as received: its ``raw_data`` never sends a request."""
 
     def _initAttributes(self) -> None:  # noqa: N802 (PyGithub's hook names)
         pass
@@ -238,3 +252,23 @@ class GithubClient:
                     log.warning("list workflow runs of %s: stopped after %d runs", full_name, MAX_RUNS)
                     return runs
         return runs
+
+    def list_jobs(self, full_name: str, run_id: int | str) -> list[dict]:
+        """Jobs of the latest attempt of run ``run_id`` of ``owner/name``, as GitHub sent them."""
+        self.connect()
+        repository = self._repository(full_name)
+        pages = PaginatedList(
+            _RunJson, self._github.requester, f"{repository.url}/actions/runs/{run_id}/jobs", None, list_item="jobs"
+        )
+        action = f"list jobs of run {run_id} of {full_name}"
+        jobs: list[dict] = []
+        with self._vendor_errors(action):
+            for item in pages:
+                job = item.raw_data
+                if not isinstance(job, dict):
+                    raise PermanentError(f"{action}: unreadable answer (not a list of job objects)")
+                jobs.append(job)
+                if len(jobs) >= MAX_JOBS:
+                    log.warning("%s: stopped after %d jobs", action, MAX_JOBS)
+                    return jobs
+        return jobs

@@ -13,12 +13,14 @@
         lookback_s: 86400                    # runs created in the last day are watched, s
         timeout_s: 30                        # one HTTP request, s
         request_interval_s: 0.25             # pause between two requests, s (GitHub asks for serial requests)
+        jobs: true                           # also each new completed run's jobs (one more request per run)
         environment: ""                      # "" keeps the series identical to the gateway's webhook ones
         state_file: ./state/gh-actions.json  # runs already reported, across runs of the pipeline
         poll: {interval_s: 120, start: "2026-11-28T00:00:00Z", stop: "2026-11-29T00:00:00Z"}
 
 Units: ``lookback_s``, ``timeout_s`` and ``request_interval_s`` in seconds; the
-emitted ``workflow_duration`` in seconds (``s``). ``lookback_s`` must exceed
+emitted ``workflow_duration``, ``job_duration`` and ``job_queue_duration`` in
+seconds (``s``). ``lookback_s`` must exceed
 the longest workflow run plus one poll interval: a run is watched while its
 ``created_at`` lies within the lookback.
 """
@@ -40,7 +42,8 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 class GithubConfig(ComponentConfig):
-    """GitHub Actions workflow runs: a ``workflow_run`` event and a ``workflow_duration`` per completed run."""
+    """GitHub Actions workflow runs: a ``workflow_run`` event and a ``workflow_duration`` per completed run,
+    and (``jobs``) a ``workflow_job`` event and a ``job_duration`` per job of it."""
 
     type: Literal["github"] = "github"
     base_url: str = Field(
@@ -55,6 +58,9 @@ class GithubConfig(ComponentConfig):
     lookback_s: int = Field(default=86_400, ge=60, description="watch runs created this recently, s")
     timeout_s: int = Field(default=30, ge=1, le=600, description="timeout of one HTTP request, s")
     request_interval_s: float = Field(default=0.25, ge=0, le=60, description="pause between two requests, s")
+    jobs: bool = Field(
+        default=True, description="also report the jobs of each newly completed run (one more request per run)"
+    )
     environment: str = Field(default="", description="environment tag added to metrics and events when set")
     state_file: ConfigPath | None = Field(
         default=None, description="JSON file keeping the runs already reported across pipeline runs (atomic)"

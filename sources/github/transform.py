@@ -1,4 +1,4 @@
-"""``ReadFromGithub``: GitHub Actions workflow runs -> points, events, dead letters and health.
+"""``ReadFromGithub``: GitHub Actions workflow runs and their jobs -> points, events, dead letters and health.
 
 >>> outputs = pipeline | ReadFromGithub(config)             # doctest: +SKIP
 >>> outputs["points"], outputs["events"], outputs["dead_letters"], outputs["health"]  # doctest: +SKIP

@@ -1,7 +1,7 @@
-"""A loopback fake of the GitHub REST API for Actions workflow runs (127.0.0.1 only).
+"""A loopback fake of the GitHub REST API for Actions workflow runs and jobs (127.0.0.1 only).
 
 It serves what PyGithub asks for, with the shapes GitHub documents
-(docs.github.com/rest/actions/workflow-runs, /rest/repos/repos,
+(docs.github.com/rest/actions/workflow-runs, /rest/actions/workflow-jobs, /rest/repos/repos,
 /rest/using-the-rest-api/rate-limits-for-the-rest-api):
 
 - ``GET /repos/{owner}/{repo}`` -> the repository (``url`` points back at the fake);
@@ -13,6 +13,13 @@ It serves what PyGithub asks for, with the shapes GitHub documents
   ``last`` (and ``prev`` / ``first``) as GitHub writes them.
 - ``GET /repos/{owner}/{repo}/actions/runs/{run_id}`` -> one run (counted, so that a
   test can prove no per-run request is made).
+- ``GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs?per_page=&page=&filter=`` (and the
+  ``/repositories/{id}/...`` form of its ``Link`` URLs) -> ``{"total_count": N, "jobs": [...]}``,
+  paged like the runs, each job the object a ``workflow_job`` webhook carries (the octokit
+  examples can be served as they are); ``filter=latest`` (the default) keeps the most
+  recent execution of each job name, as a "re-run failed jobs" attempt shows the jobs
+  it did not re-run with their old ``run_attempt``; ``filter=all`` keeps every execution;
+  404 for a run the fake does not know.
 
 Every answer carries ``X-RateLimit-Limit/Remaining/Used/Reset/Resource``; each
 request spends one unit. With the budget at 0 a request gets
@@ -22,7 +29,8 @@ without ``Authorization: token <token>`` (or ``Bearer``) gets 401 ``Bad credenti
 ``fail_with`` (e.g. 500, 502) answers every request with that status;
 ``secondary_retry_after`` answers with GitHub's secondary-limit 403 and ``Retry-After``;
 ``delay_s`` stalls every answer; ``list_body`` replaces the body of run listings
-(e.g. a proxy's HTML page, truncated JSON).
+(e.g. a proxy's HTML page, truncated JSON); ``jobs_fail_with`` answers job listings only
+with that status.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ class GithubFake(Receiver):
         with self._lock:
             self.repositories: dict[str, int] = {}  # full_name -> id
             self.runs: dict[str, list[dict]] = {}
+            self.jobs: dict[tuple[str, str], list[dict]] = {}  # (full_name, run id) -> jobs
             self.token: str | None = TOKEN
             self.limit = 5000
             self.remaining = 5000
@@ -89,6 +98,7 @@ class GithubFake(Receiver):
             self.secondary_retry_after: int | None = None
             self.delay_s = 0.0
             self.list_body: bytes | None = None
+            self.jobs_fail_with: int | None = None
             self.requests.clear()
 
     # --- test helpers -------------------------------------------------------------------------------
@@ -166,6 +176,58 @@ class GithubFake(Receiver):
         with self._lock:
             self.runs[full_name] = [r for r in self.runs[full_name] if r["id"] != run["id"]] + [run]
 
+    def add_job(self, full_name: str, run: dict, job_id: int, name: str, started_ms: int, completed_ms: int | None,
+                conclusion: str | None = "success", labels: tuple[str, ...] = ("ubuntu-latest",),
+                created_ms: int | None = None, attempt: int | None = None, runner: str | None = "GitHub Actions 5",
+                runner_group: str | None = "GitHub Actions") -> dict:  # fmt: skip
+        """Add (or replace) one job of ``run`` (an :meth:`add_run` result) with every documented field;
+        ``completed_ms=None`` leaves it in progress. Returns it."""
+        api = f"https://api.github.com/repos/{full_name}"
+        job = {
+            "id": job_id,
+            "run_id": run["id"],
+            "workflow_name": run["name"],
+            "head_branch": run["head_branch"],
+            "run_url": f"{api}/actions/runs/{run['id']}",
+            "run_attempt": run["run_attempt"] if attempt is None else attempt,
+            "node_id": f"CR_kwDO{job_id}",
+            "head_sha": run["head_sha"],
+            "url": f"{api}/actions/jobs/{job_id}",
+            "html_url": f"https://github.com/{full_name}/actions/runs/{run['id']}/job/{job_id}",
+            "status": "completed" if completed_ms is not None else "in_progress",
+            "conclusion": conclusion if completed_ms is not None else None,
+            "created_at": iso(started_ms if created_ms is None else created_ms),
+            "started_at": iso(started_ms),
+            "completed_at": iso(completed_ms) if completed_ms is not None else None,
+            "name": name,
+            "steps": [
+                {
+                    "name": "Set up job",
+                    "status": "completed",
+                    "conclusion": "success",
+                    "number": 1,
+                    "started_at": iso(started_ms),
+                    "completed_at": iso(started_ms + 1000),
+                },
+            ],
+            "check_run_url": f"{api}/check-runs/{job_id}",
+            "labels": list(labels),
+            "runner_id": 5 if runner else None,
+            "runner_name": runner,
+            "runner_group_id": 2 if runner_group else None,
+            "runner_group_name": runner_group,
+        }
+        self.put_job(full_name, job)
+        return job
+
+    def put_job(self, full_name: str, job: dict) -> None:
+        """Add ``job`` as is (e.g. a recorded webhook's ``workflow_job``) to the jobs of its ``run_id``,
+        replacing one with its id."""
+        self.add_repository(full_name)
+        with self._lock:
+            key = (full_name, str(job["run_id"]))
+            self.jobs[key] = [j for j in self.jobs.get(key, []) if j["id"] != job["id"]] + [job]
+
     def paths(self, prefix: str = "") -> list[str]:
         """Request paths (without query) starting with ``prefix``, in order."""
         return [p for p in (urlparse(r.path).path for r in self.requests) if p.startswith(prefix)]
@@ -236,6 +298,10 @@ class GithubFake(Receiver):
             for run in self.runs[full_name]:
                 if str(run["id"]) == rest[2]:
                     return 200, self._headers(), json.dumps(run).encode()
+        if rest[:2] == ["actions", "runs"] and len(rest) == 4 and rest[3] == "jobs":
+            if self.jobs_fail_with is not None:
+                return self._error(self.jobs_fail_with, _STATUS_TEXT.get(self.jobs_fail_with, "Error"))
+            return self._list_jobs(full_name, rest[2], query)
         return self._error(404, "Not Found")
 
     def _repository(self, full_name: str) -> dict:
@@ -252,18 +318,16 @@ class GithubFake(Receiver):
             "visibility": "private",
         }
 
-    def _list_runs(self, full_name: str, query: dict[str, str]):
+    def _page(self, items: list[dict], query: dict[str, str], base: str, list_key: str):
+        """One page of ``items`` as GitHub pages lists: ``per_page`` (default 30, at most 100),
+        ``page``, a ``Link`` header with ``next``/``last`` and ``prev``/``first`` URLs on ``base``."""
         try:
             per_page = min(100, max(1, int(query.get("per_page", "30"))))
             page = max(1, int(query.get("page", "1")))
         except ValueError:
             return self._error(422, "Invalid request.")
-        runs = sorted(self.runs[full_name], key=lambda r: (r["created_at"], r["id"]), reverse=True)
-        chunk = runs[(page - 1) * per_page : page * per_page]
-        if query.get("exclude_pull_requests") in ("1", "true"):
-            chunk = [{k: v for k, v in run.items() if k != "pull_requests"} for run in chunk]
-        last = max(1, -(-len(runs) // per_page))
-        base = f"{self.url}/repositories/{self.repositories[full_name]}/actions/runs"
+        chunk = items[(page - 1) * per_page : page * per_page]
+        last = max(1, -(-len(items) // per_page))
         keep = {k: v for k, v in query.items() if k not in ("page",)}
 
         def link(number: int, rel: str) -> str:
@@ -275,5 +339,29 @@ class GithubFake(Receiver):
         if page > 1:
             links = [link(page - 1, "prev"), link(1, "first"), *links]
         headers = self._headers() | ({"Link": ", ".join(links)} if links else {})
-        body = {"total_count": len(runs), "workflow_runs": chunk}
+        body = {"total_count": len(items), list_key: chunk}
         return 200, headers, json.dumps(body).encode()
+
+    def _list_runs(self, full_name: str, query: dict[str, str]):
+        runs = sorted(self.runs[full_name], key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        if query.get("exclude_pull_requests") in ("1", "true"):
+            runs = [{k: v for k, v in run.items() if k != "pull_requests"} for run in runs]
+        base = f"{self.url}/repositories/{self.repositories[full_name]}/actions/runs"
+        return self._page(runs, query, base, "workflow_runs")
+
+    def _list_jobs(self, full_name: str, run_id: str, query: dict[str, str]):
+        if not any(str(run["id"]) == run_id for run in self.runs[full_name]) and (full_name, run_id) not in self.jobs:
+            return self._error(404, "Not Found")
+        jobs = list(self.jobs.get((full_name, run_id), []))
+        if query.get("filter", "latest") == "latest":
+            newest: dict[str, dict] = {}
+            for job in jobs:
+                if job["name"] not in newest or (job.get("run_attempt") or 1) > (
+                    newest[job["name"]].get("run_attempt") or 1
+                ):
+                    newest[job["name"]] = job
+            jobs = [job for job in jobs if newest[job["name"]] is job]
+        elif query.get("filter") != "all":
+            return self._error(422, "Invalid request.")
+        base = f"{self.url}/repositories/{self.repositories[full_name]}/actions/runs/{run_id}/jobs"
+        return self._page(jobs, query, base, "jobs")

@@ -132,7 +132,10 @@ def test_pages_follow_the_link_header_and_stop_at_the_lookback(fake):
     assert later == [{"per_page": "3", "exclude_pull_requests": "1", "page": "2"},
                      {"per_page": "3", "exclude_pull_requests": "1", "page": "3"}]  # fmt: skip
     paged = f"/repositories/{fake.repositories[REPO]}/actions/runs"
-    assert fake.paths() == [f"/repos/{REPO}", f"/repos/{REPO}/actions/runs", paged, paged]  # no per-run request
+    listing = [path for path in fake.paths() if not path.endswith("/jobs")]
+    assert listing == [f"/repos/{REPO}", f"/repos/{REPO}/actions/runs", paged, paged]  # no per-run request
+    # one job listing per newly completed run, newest completion last (none for the old runs)
+    assert fake.paths()[len(listing) :] == [f"/repos/{REPO}/actions/runs/{106 - i}/jobs" for i in range(7)]
 
 
 def test_a_second_poll_does_not_repeat_runs_and_reports_runs_completed_since(fake):
@@ -359,21 +362,32 @@ def _duration_points(table) -> list[tuple[str, float]]:
             if n == "workflow_duration"]  # fmt: skip
 
 
+def _job_points(table) -> list[tuple[str, str, float]]:
+    columns = (table.column(c).to_pylist() for c in ("name", "value", "tags"))
+    return [(n, tags_from_json(tags)["job"], v) for n, v, tags in zip(*columns, strict=True)
+            if n.startswith("job_")]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_end_to_end_a_bounded_pipeline_gives_points_events_and_health(fake, tmp_path):
     t = NOW - HOUR
-    fake.add_run(REPO, 1, "Train", t, t, t + 90_000, conclusion="failure")
+    train = fake.add_run(REPO, 1, "Train", t, t, t + 90_000, conclusion="failure")
+    fake.add_job(REPO, train, 11, "fit", t + 10_000, t + 85_000, conclusion="failure", created_ms=t)
     fake.add_run(REPO, 2, "Deploy", t + MINUTE, t + MINUTE, t + MINUTE + 30_000)
     fake.add_run(REPO, 3, "Lint", t + 2 * MINUTE, status="in_progress", conclusion=None)
     with TestPipeline() as pipeline:
         out = pipeline | "Read" >> ReadFromGithub(config(fake, state_file=str(tmp_path / "gh.json")), bounded=True)
         points = out["points"] | "Points" >> beam.FlatMap(_duration_points)
         assert_that(points, equal_to([("Train", 90.0), ("Deploy", 30.0)]), label="points")
+        jobs = out["points"] | "Jobs" >> beam.FlatMap(_job_points)
+        assert_that(jobs, equal_to([("job_duration", "fit", 75.0), ("job_queue_duration", "fit", 10.0)]),
+                    label="job points")  # fmt: skip
         events = out["events"] | "Events" >> beam.Map(lambda e: (e.event_type, e.source, e.severity, e.timestamp_ms))
         assert_that(events, equal_to([("workflow_run", "github", "warning", t + 90_000),
+                                      ("workflow_job", "github", "error", t + 85_000),
                                       ("workflow_run", "github", "info", t + 90_000)]), label="events")  # fmt: skip
         health = out["health"] | "Health" >> beam.Map(lambda h: (h.integration, h.ok, h.records))
-        assert_that(health, equal_to([("gh", True, 4)]), label="health")
+        assert_that(health, equal_to([("gh", True, 7)]), label="health")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
 
