@@ -24,9 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ConfigDict, Field, ValidationError
 
+from airis_mon.config_file import parse_yaml, read_document
 from airis_mon.durations import Duration
 from airis_mon.enrichment import EnrichmentConfig
 from airis_mon.errors import ConfigError
@@ -253,20 +253,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is not None and "://" in str(path):
         return _load_remote_config(str(path))
     config_path = Path(path) if path is not None else SAMPLE_CONFIG_PATH
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError([f"(file): cannot read {config_path}: {error.strerror}"], str(config_path)) from None
-    return parse_config(_yaml(text, str(config_path)), config_path.resolve().parent, str(config_path))
-
-
-def _yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ConfigError([f"{where}: invalid YAML: {getattr(error, 'problem', error)}"], source) from None
+    document, base_dir = read_document(config_path)
+    return parse_config(document, base_dir, str(config_path))
 
 
 def _load_remote_config(url: str) -> Config:
@@ -279,4 +267,4 @@ def _load_remote_config(url: str) -> Config:
             text = handle.read().decode("utf-8")
     except Exception as error:  # Beam raises its own IOError subclasses, or ValueError for unknown schemes
         raise ConfigError([f"(file): cannot read {url}: {type(error).__name__}: {error}"], url) from None
-    return parse_config(_yaml(text, url), Path.cwd(), url)
+    return parse_config(parse_yaml(text, url), Path.cwd(), url)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
+from airis_mon.severities import ALERT_SEVERITIES, SEVERITIES
+
 __all__ = [
     "AGGREGATE_SCHEMA",
     "ALERT_SEVERITIES",
@@ -41,11 +43,6 @@ __all__ = [
     "model_id_of",
     "tags_from_json",
 ]
-
-#: Event severities of the public ingestion contract, least to most severe.
-SEVERITIES = ("info", "warning", "error", "critical")
-#: Alert severities: the event severities plus the seed's ``high``.
-ALERT_SEVERITIES = ("info", "warning", "error", "high", "critical")
 
 
 def _tag_value(value: object) -> str:

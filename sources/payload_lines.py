@@ -42,7 +42,9 @@ class _ParseLines(beam.DoFn):
         batch_rows: int,
         max_rejected_ratio: float,
         timestamps: TimestampRange | None = None,
+        unwrap=None,
     ):
+        self._unwrap = unwrap
         self._name = name
         self._component = f"{component}:{name}"
         self._batch_rows = batch_rows
@@ -63,13 +65,30 @@ class _ParseLines(beam.DoFn):
         if not line.strip():
             return
         self._lines.inc()
-        component = self._component
         try:
             payload = json.loads(line)
         except (ValueError, RecursionError) as error:
             why = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply to decode"
             yield self._reject_line(line, f"line is not JSON ({why}) in {file_name}")
             return
+        if self._unwrap is None:
+            yield from self._payload(payload, line, file_name)
+            return
+        payloads, ack = self._unwrap(payload)
+        for one in payloads:
+            for output in self._payload(one, line, file_name):
+                if (
+                    ack is not None
+                    and isinstance(output, beam.pvalue.TaggedOutput)
+                    and output.tag == streams.DEAD_LETTERS
+                ):
+                    output = beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, output.value._replace(
+                        reason=f"{output.value.reason} (acknowledged as {ack})"))  # fmt: skip
+                yield output
+
+    def _payload(self, payload, line: str, file_name: str):
+        """The outputs of one decoded payload (read from ``line`` of ``file_name``)."""
+        component = self._component
         try:
             points, events, dead = parse_payload(payload, component, self._timestamps)
         except Exception as error:  # a bug or an input nobody foresaw: one dead letter, the run goes on
@@ -140,7 +159,9 @@ class ParsePayloadLines(beam.PTransform):
     """``(file name, line)`` pairs -> the dict of :mod:`airis_mon.streams` outputs.
 
     ``timestamps`` is the accepted range of payload timestamps (the source
-    config's ``timestamps``; the default range when ``None``).
+    config's ``timestamps``; the default range when ``None``). ``unwrap``, when
+    given, maps a decoded line to ``(payloads, ack id or None)`` (the gateway
+    spool's envelopes); a dead letter of an acknowledged payload names its ack id.
     """
 
     def __init__(
@@ -150,9 +171,10 @@ class ParsePayloadLines(beam.PTransform):
         batch_rows: int,
         max_rejected_ratio: float,
         timestamps: TimestampRange | None = None,
+        unwrap=None,
     ):
         super().__init__()
-        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio, timestamps)
+        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio, timestamps, unwrap)
 
     def expand(self, lines):
         outputs = lines | "ParseLines" >> beam.ParDo(self._fn).with_outputs(

@@ -14,9 +14,11 @@ holds (closed segments) as a source.
         port: 8080
         tokens:                             # Bearer tokens; stored hashed in memory
           - {name: ci, token: {env: AIRIS_TOKEN_CI}}
-        max_body_bytes: 1048576             # larger bodies: 413
-        rate_limit_per_s: 50                # per token; bursts up to rate_limit_burst; then 429
-        rate_limit_burst: 100
+        max_body_bytes: 1048576             # larger bodies: 413 (see "Default limits" below)
+        rate_limit_per_s: 2000              # requests per second per token; bursts up to rate_limit_burst; then 429
+        rate_limit_burst: 4000
+        dedup_window_s: 3600                # Idempotency-Key and webhook delivery ids remembered this long, s
+        dedup_max_keys: 1000000             # ... and at most this many (the oldest are forgotten first)
         mlflow_webhook_secret: {env: MLFLOW_WEBHOOK_SECRET}   # optional: enables POST /mlflow/webhook
         github_webhook_secret: {env: GITHUB_WEBHOOK_SECRET}   # optional: enables POST /github/webhook
         webhook_tolerance_s: 300            # MLflow timestamps older or newer than this: refused
@@ -30,6 +32,19 @@ holds (closed segments) as a source.
         pubsub_topic: projects/my-project/topics/airis-mon-ingest
         pubsub_endpoint: null               # host:port of an emulator; null: Google's endpoint
         pubsub_subscription: projects/my-project/subscriptions/airis-mon-pipeline   # read by --streaming runs
+
+Default limits, and why:
+
+- ``max_body_bytes`` 1 MiB: a metrics payload point is ~100 bytes, so one request carries up to ~10,000
+  points; a client with more sends several requests. The body is read within this bound, so a request
+  costs at most this much memory however large it claims to be.
+- ``rate_limit_per_s`` 2,000 requests/s per token (bursts of 4,000): above what one gateway process
+  accepts (``python -m benchmarks.gateway``: ~1,400 requests/s of 1 metric on 2 cores), so a lone client
+  is never refused traffic the gateway could take; with several tokens it caps a runaway client's share.
+  It limits requests, not points: a client batching 100 points a request is not penalised for batching.
+- ``dedup_window_s`` 1 h: MLflow retries a delivery within minutes (and its signatures are only accepted
+  within ``webhook_tolerance_s``), clients retry a failed request within seconds to minutes. Each
+  remembered key costs ~200 bytes of memory; ``dedup_max_keys`` bounds that at ~200 MB.
 """
 
 from __future__ import annotations
@@ -38,8 +53,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from airis_mon.contract import TimestampRange
 from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
-from airis_mon.payloads import TimestampRange
 from airis_mon.secrets import Secret
 
 __all__ = ["GatewayConfig", "GatewayToken"]
@@ -61,8 +76,12 @@ class GatewayConfig(ComponentConfig):
     port: int = Field(default=8080, ge=0, le=65535)
     tokens: list[GatewayToken] = Field(default_factory=list, description="Bearer tokens allowed on /api/v1")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body limit, bytes")
-    rate_limit_per_s: float = Field(default=50.0, gt=0, description="requests per second per token")
-    rate_limit_burst: int = Field(default=100, ge=1, description="requests a token may send at once")
+    rate_limit_per_s: float = Field(default=2000.0, gt=0, description="requests per second per token")
+    rate_limit_burst: int = Field(default=4000, ge=1, description="requests a token may send at once")
+    dedup_window_s: float = Field(
+        default=3600.0, gt=0, description="Idempotency-Key and webhook delivery ids are remembered this long, s"
+    )
+    dedup_max_keys: int = Field(default=1_000_000, ge=1, description="at most this many keys are remembered")
     mlflow_webhook_secret: Secret | None = None
     github_webhook_secret: Secret | None = None
     webhook_tolerance_s: int = Field(default=300, ge=1, description="accepted clock skew of signed webhooks, s")
@@ -87,6 +106,13 @@ class GatewayConfig(ComponentConfig):
     def _pubsub_needs_a_topic(self) -> GatewayConfig:
         if self.handoff == "pubsub" and not self.pubsub_topic:
             raise ValueError("handoff pubsub needs pubsub_topic (projects/P/topics/T)")
+        return self
+
+    @model_validator(mode="after")
+    def _dedup_covers_the_signature_window(self) -> GatewayConfig:
+        if self.dedup_window_s < 2 * self.webhook_tolerance_s:
+            raise ValueError("dedup_window_s must be at least 2 * webhook_tolerance_s (a signed delivery can be "
+                             "replayed while its timestamp is within the tolerance either side)")  # fmt: skip
         return self
 
     @field_validator("tokens")

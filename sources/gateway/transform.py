@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
 from sources.gateway.config import GatewayConfig
+from sources.gateway.envelope import payloads_of
 from sources.gateway.spool import closed_segments, mark_processed
 from sources.payload_lines import ParsePayloadLines
 
@@ -45,7 +46,12 @@ class ReadFromGatewaySpool(beam.PTransform):
     def expand(self, pbegin):
         config = self._config
         parse = ParsePayloadLines(
-            config.name, COMPONENT, config.batch_rows, config.max_rejected_ratio, timestamps=config.timestamps
+            config.name,
+            COMPONENT,
+            config.batch_rows,
+            config.max_rejected_ratio,
+            timestamps=config.timestamps,
+            unwrap=payloads_of,
         )
         streaming = pbegin.pipeline.options.view_as(StandardOptions).streaming
         if streaming and config.handoff == "pubsub" and config.pubsub_subscription:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from airis_mon.config import parse_config
 from pipelines.gateway import create_app
-from sources.gateway.spool import SpoolWriter, closed_segments
+from sources.gateway.spool import SpoolWriter, closed_segments, segment_payloads
 from tests.conftest import DAY_MS, metrics_payload
 
 TOKEN = "t0ken-for-tests-only"
@@ -46,7 +46,7 @@ def gateway(tmp_path, monkeypatch):
 
 def spooled(client) -> list[dict]:
     client.writer.close()
-    return [json.loads(line) for path in closed_segments(client.spool) for line in path.read_text().splitlines()]
+    return [payload for path in closed_segments(client.spool) for payload in segment_payloads(path)]
 
 
 def test_metrics_are_accepted_only_after_they_are_in_the_spool(gateway):
@@ -122,7 +122,7 @@ def test_webhook_registrations_never_return_the_secret(gateway):
     created = gateway.post("/api/v1/integrations/webhooks", json=hook, headers=AUTH)
     assert created.status_code == 201 and "secret" not in created.json()
     listed = gateway.get("/api/v1/integrations/webhooks", headers=AUTH)
-    assert listed.json() == {"webhooks": [{k: v for k, v in hook.items() if k != "secret"} | {"headers": {}}]}
+    assert listed.json() == {"webhooks": [{k: v for k, v in hook.items() if k != "secret"} | {"headers": []}]}
     assert "whsec" not in listed.text
     private = gateway.post(
         "/api/v1/integrations/webhooks", json={**hook, "url": "http://169.254.169.254/x"}, headers=AUTH
@@ -175,7 +175,8 @@ def test_mlflow_webhooks_are_verified_deduplicated_and_spooled_as_events(signed_
     ok = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-1", now))
     assert ok.status_code == 200, ok.text
     again = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-1", now))
-    assert again.status_code == 409
+    assert again.status_code == 200 and again.json()["duplicate"] is True  # stored once (below)
+    assert again.json()["id"] == ok.json()["id"]
     stale = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-2", now - 3600))
     assert stale.status_code == 401
     forged = signed_gateway.post("/mlflow/webhook", content=body, headers=mlflow_headers(body, "d-3", now, b"guess"))

@@ -1,7 +1,6 @@
 """Crash test: under load the gateway is killed with SIGKILL; every request
 that got a 2xx is in the spool afterwards, and the gateway restarts on it."""
 
-import json
 import os
 import signal
 import socket
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sources.gateway.spool import closed_segments
+from sources.gateway.spool import closed_segments, segment_payloads
 from tests.conftest import DAY_MS, metrics_payload
 
 REPO = Path(__file__).resolve().parents[3]
@@ -103,9 +102,7 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path):
         restarted.send_signal(signal.SIGTERM)  # graceful: closes the open segment
         restarted.wait(timeout=20)
 
-    spooled = [
-        json.loads(line) for path in closed_segments(tmp_path / "spool") for line in path.read_text().splitlines()
-    ]
+    spooled = [payload for path in closed_segments(tmp_path / "spool") for payload in segment_payloads(path)]
     ids = [p["metrics"][0]["tags"]["request_id"] for p in spooled if "request_id" in p["metrics"][0]["tags"]]
     assert set(acknowledged) <= set(ids), f"{len(set(acknowledged) - set(ids))} acknowledged requests were lost"
     assert len(ids) == len(set(ids))  # nothing written twice

@@ -10,6 +10,7 @@ from google.pubsub_v1.types import PublishRequest, PublishResponse
 from airis_mon.config import parse_config
 from airis_mon.errors import ConfigError
 from pipelines.gateway import create_app
+from sources.gateway.envelope import payloads_of
 from sources.gateway.handoff import PubSubHandoff
 from tests.conftest import DAY_MS, metrics_payload
 from tests.grpc_peer import GrpcPeer, serialize_message
@@ -46,7 +47,8 @@ def test_records_are_acknowledged_by_pubsub_before_append_returns():
         handoff.append([metrics_payload(DAY_MS, "ci", ("x", 1.0, "", {})), event])
         handoff.close()
     assert [dict(m.attributes) for m in peer.messages] == [{"kind": "metrics"}, {"kind": "event"}]
-    assert json.loads(peer.messages[1].data) == event
+    (ack,) = {json.loads(m.data)["ack"] for m in peer.messages}  # both records of the request carry its id
+    assert payloads_of(json.loads(peer.messages[1].data)) == ([event], ack)
 
 
 def test_the_gateway_answers_503_when_pubsub_refuses(tmp_path, monkeypatch):

@@ -1,4 +1,3 @@
-import json
 import os
 
 import apache_beam as beam
@@ -7,12 +6,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from airis_mon.config import parse_config
 from sources.gateway import ReadFromGatewaySpool
-from sources.gateway.spool import SpoolWriter, closed_segments, mark_processed
+from sources.gateway.spool import SpoolWriter, closed_segments, mark_processed, segment_payloads
 from tests.conftest import DAY_MS, metrics_payload
 
 
 def lines_of(paths) -> list[dict]:
-    return [json.loads(line) for path in paths for line in open(path).read().splitlines()]
+    return [payload for path in paths for payload in segment_payloads(path)]
 
 
 def test_appends_are_durable_lines_and_closing_publishes_a_segment(tmp_path):

@@ -2,7 +2,6 @@
 the gateway verifies them and spools the same ``model_version_status`` events
 the registry poller reports."""
 
-import json
 import socket
 import threading
 import time
@@ -13,7 +12,7 @@ from mlflow import MlflowClient
 
 from airis_mon.config import parse_config
 from pipelines.gateway import create_app
-from sources.gateway.spool import SpoolWriter
+from sources.gateway.spool import SpoolWriter, segment_payloads
 from sources.mlflow import MlflowConfig
 from sources.mlflow.transform import MlflowRegistryPoller
 
@@ -49,7 +48,7 @@ def gateway(tmp_path, monkeypatch):
 def spooled(writer: SpoolWriter) -> list[dict]:
     lines = []
     for path in sorted(writer.directory.glob("*.jsonl")):
-        lines += [json.loads(line) for line in path.read_text().splitlines()]
+        lines += segment_payloads(path)
     return lines
 
 

@@ -1,0 +1,354 @@
+"""The ingestion gateway's HTTP API (FastAPI): authentication, limits, validation, storing, answers.
+
+Routes (the OpenAPI document, :mod:`sources.gateway.openapi`, is at ``/openapi.json``):
+
+- ``POST /api/v1/metrics/ingest``, ``POST /api/v1/events/ingest``: the public payloads (202)
+- ``GET /api/v1/ingest/{id}``: whether the request acknowledged as ``id`` is stored (and processed yet)
+- ``POST /api/v1/integrations/user-sync``: users from an identity system, spooled as a ``user_sync`` event
+- ``POST`` (201/200) / ``GET`` / ``DELETE /api/v1/integrations/webhooks``: outbound webhook registrations
+  (the secret and header values are never returned)
+- ``GET /api/v1/integrations/health`` (the latest health report), ``GET /healthz``
+- ``POST /mlflow/webhook``, ``POST /github/webhook``: signed webhooks (:mod:`sources.gateway.signed_routes`)
+
+Every ``/api/v1`` call needs ``Authorization: Bearer TOKEN`` (401 otherwise; tokens are kept as SHA-256
+digests and compared in constant time), checked before the body is read. A 2xx is returned only after the
+records are durable (fsync'ed to the spool by group commit, or acknowledged by Pub/Sub); its ``id`` is
+stored with them. A request with an ``Idempotency-Key`` header that repeats one accepted within
+``dedup_window_s`` stores nothing and gets the first one's answer again (``duplicate: true`` and the
+``Idempotent-Replayed: true`` header); the same key with a different body is a 422.
+Request bodies, tokens and secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airis_mon.contract import EventPayload, MetricsPayload, PayloadTimestamp
+from airis_mon.files import write_text_atomically
+from sources.gateway.bodies import Body, GatewayError, read_body, refuse, spool_bytes, validated
+from sources.gateway.config import GatewayConfig
+from sources.gateway.dedup import KeyMemory
+from sources.gateway.envelope import SpoolEntry
+from sources.gateway.spool import find_acknowledged
+
+__all__ = ["UserIn", "UserSyncPayload", "WebhookRegistration", "create_app"]
+
+LOG = logging.getLogger("airis_mon.gateway")
+
+#: An ``Idempotency-Key``: 1 to 255 visible ASCII characters.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Events a registered webhook may subscribe to.
+WEBHOOK_EVENTS = ("alert.triggered", "alert.repeated", "alert.resolved", "*")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class UserIn(_Strict):
+    user_id: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=1, max_length=256)
+    email: str = Field(default="", max_length=320)
+    display_name: str = Field(default="", max_length=256)
+    department: str = Field(default="", max_length=256)
+    title: str = Field(default="", max_length=256)
+    groups: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class UserSyncPayload(_Strict):
+    """``POST /api/v1/integrations/user-sync`` body."""
+
+    source: str = Field(min_length=1, max_length=256, description="the identity system, e.g. okta or active_directory")
+    timestamp: PayloadTimestamp | None = None
+    users: list[UserIn] = Field(min_length=1, max_length=10_000)
+
+
+class WebhookRegistration(_Strict):
+    """``POST /api/v1/integrations/webhooks`` body."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with each delivery; never returned")
+    secret: str = Field(min_length=16, max_length=512, description="signing secret; never returned")
+
+
+class _TokenBucket:
+    """Per-token rate limit: ``rate`` requests per second, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int):
+        self._rate, self._burst = rate, burst
+        self._state: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: float) -> float:
+        """0 if allowed, else the seconds to wait."""
+        with self._lock:
+            tokens, last = self._state.get(key, (float(self._burst), now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate)
+            if tokens >= 1:
+                self._state[key] = (tokens - 1, now)
+                return 0.0
+            self._state[key] = (tokens, now)
+            return (1 - tokens) / self._rate
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class _WebhookRegistry:
+    """Outbound webhook registrations in ``SPOOL/config/webhooks.json`` (written atomically)."""
+
+    def __init__(self, spool: Path):
+        self._path = spool / "config" / "webhooks.json"
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, dict]:
+        return json.loads(self._path.read_text()) if self._path.exists() else {}
+
+    def _write(self, entries: dict[str, dict]) -> None:
+        write_text_atomically(self._path, json.dumps(entries, sort_keys=True))
+
+    def add(self, registration: WebhookRegistration) -> bool:
+        with self._lock:
+            entries = self._read()
+            existed = registration.name in entries
+            entries[registration.name] = registration.model_dump()
+            self._write(entries)
+            return not existed
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            return [public_registration(e) for _, e in sorted(self._read().items())]
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            entries = self._read()
+            if name not in entries:
+                return False
+            del entries[name]
+            self._write(entries)
+            return True
+
+
+def public_registration(registration: dict) -> dict:
+    """A registration as the API shows it: no secret, header names only (their values are secrets)."""
+    shown = {k: v for k, v in registration.items() if k not in ("secret", "headers")}
+    shown["headers"] = sorted(registration.get("headers") or {})
+    return shown
+
+
+def json_answer(status: int, body: dict, headers: dict | None = None) -> Response:
+    """A JSON response serialised with orjson."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class Storer:
+    """Stores accepted requests through the hand-off ``writer`` and recognises repeated keys."""
+
+    def __init__(self, writer, keys: KeyMemory, wall_clock):
+        self._writer, self._keys, self._wall_clock = writer, keys, wall_clock
+
+    async def store(self, entry: SpoolEntry, key: str | None = None, raw: bytes = b"") -> tuple[str, bool]:
+        """``(ack id, whether it repeats an earlier request)`` once ``entry`` is durable; a 503 when the
+        hand-off failed (nothing was stored: the client retries), a 422 when ``key`` came with another body."""
+        if key is None:
+            return await self._wait(self._writer.submit(entry)), False
+        digest = hashlib.sha256(raw).hexdigest()
+        keyed = SpoolEntry(entry.payloads, token=entry.token, key=key, digest=digest)
+        remembered, first = self._keys.claim(key, digest, self._wall_clock(), lambda: self._writer.submit(keyed))
+        if not first and not hmac.compare_digest(remembered.digest, digest):
+            raise GatewayError.about(422, "key reused", _key_header(key), "already used with a different body")
+        return await self._wait(remembered.ack), not first
+
+    @staticmethod
+    async def _wait(future) -> str:
+        try:
+            return await asyncio.wrap_future(future)
+        except Exception:  # disk full, Pub/Sub unreachable...: nothing was acknowledged
+            LOG.exception("hand-off failed; answering 503")
+            raise GatewayError(503, "could not store the records; retry later", headers={"Retry-After": "5"}) from None
+
+
+def _key_header(key: str) -> str:
+    return {"mlflow": "X-MLflow-Delivery-Id", "github": "X-GitHub-Delivery"}.get(
+        key.partition(":")[0], "Idempotency-Key"
+    )
+
+
+def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=time.time) -> FastAPI:
+    """The FastAPI app; ``writer`` is the hand-off (a ``SpoolWriter`` or ``PubSubHandoff``); ``clock``
+    (monotonic s) drives the rate limit, ``wall_clock`` (epoch s) timestamps and dedup windows."""
+    from sources.gateway.openapi import install_openapi
+    from sources.gateway.signed_routes import add_signed_webhooks
+
+    app = FastAPI(title="AIRIS-MON ingestion API", version="1.0.0")
+    token_digests = {t.name: _digest(t.token.get_secret_value()) for t in config.tokens}
+    buckets = _TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)
+    registry = _WebhookRegistry(Path(config.spool))
+    keys = KeyMemory(config.dedup_window_s, config.dedup_max_keys)
+    if config.handoff == "spool":
+        keys.load(config.spool, wall_clock())
+    storer = Storer(writer, keys, wall_clock)
+    limit = config.max_body_bytes
+
+    def context() -> dict:
+        """Payload validation against this gateway's timestamp range, as of now."""
+        return config.timestamps.context(now_ms=int(wall_clock() * 1000))
+
+    @app.exception_handler(GatewayError)
+    async def _answer(_: Request, error: GatewayError) -> Response:
+        body: dict[str, Any] = {"error": error.message}
+        if error.details:
+            body["details"] = error.details
+        return json_answer(error.status, body, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every method the path allows, not only the first route's
+            allowed = {m for route in app.routes if getattr(route, "path_regex", None)
+                       and route.path_regex.match(request.url.path) for m in (route.methods or ())}  # fmt: skip
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return json_answer(error.status_code, {"error": str(error.detail)}, headers)
+
+    def authenticate(request: Request) -> str:
+        """The name of the caller's token, or a 401; then a 429 past its rate."""
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise GatewayError(401, "missing Bearer token", headers={"WWW-Authenticate": "Bearer"})
+        digest = _digest(presented.strip())
+        match = ""
+        for name, expected in token_digests.items():  # no early exit: the same work for any token
+            if hmac.compare_digest(digest, expected):
+                match = name
+        if not match:
+            raise GatewayError(401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        wait = buckets.take(match, clock())
+        if wait:
+            raise GatewayError(429, "rate limit exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return match
+
+    def idempotency_key(request: Request, token: str) -> str | None:
+        value = request.headers.get("idempotency-key")
+        if value is None:
+            return None
+        if not _IDEMPOTENCY_KEY.match(value):
+            raise GatewayError.about(
+                400, "validation failed", "Idempotency-Key", "must be 1-255 visible ASCII characters"
+            )
+        return f"idem:{token}:{value}"
+
+    async def accept(request: Request, token: str, body: Body, payload: bytes, answer: dict) -> Response:
+        ack, duplicate = await storer.store(SpoolEntry((payload,), token=token), idempotency_key(request, token),
+                                            body.raw)  # fmt: skip
+        headers = {"Idempotent-Replayed": "true"} if duplicate else None
+        return json_answer(202, {"status": "accepted", "id": ack, **answer, "duplicate": duplicate}, headers)
+
+    @app.post("/api/v1/metrics/ingest", status_code=202)
+    async def ingest_metrics(request: Request) -> Response:
+        token = authenticate(request)
+        body = Body(await read_body(request, limit))
+        payload = validated(MetricsPayload, body, context())
+        return await accept(request, token, body, spool_bytes(body), {"metrics": len(payload.metrics)})
+
+    @app.post("/api/v1/events/ingest", status_code=202)
+    async def ingest_event(request: Request) -> Response:
+        token = authenticate(request)
+        body = Body(await read_body(request, limit))
+        validated(EventPayload, body, context())
+        return await accept(request, token, body, spool_bytes(body), {})
+
+    @app.get("/api/v1/ingest/{ack_id}")
+    async def acknowledged(request: Request, ack_id: str) -> Response:
+        token = authenticate(request)
+        found = None
+        if config.handoff == "spool":
+            found = await asyncio.to_thread(find_acknowledged, config.spool, ack_id)
+        if found is None or found[0].get("token") != token:  # another client's record is not shown
+            raise GatewayError.about(404, "not found", "id", "no record of yours was acknowledged with this id")
+        envelope, state = found
+        return json_answer(200, {"id": ack_id, "state": state, "received_ms": envelope.get("received_ms"),
+                                 "payloads": len(envelope.get("payloads") or [])})  # fmt: skip
+
+    @app.post("/api/v1/integrations/user-sync", status_code=202)
+    async def user_sync(request: Request) -> Response:
+        token = authenticate(request)
+        body = Body(await read_body(request, limit))
+        payload = validated(UserSyncPayload, body, context())
+        event = {
+            "timestamp": payload.timestamp if payload.timestamp is not None else int(wall_clock() * 1000),
+            "event_type": "user_sync",
+            "source": payload.source,
+            "severity": "info",
+            "data": {"count": len(payload.users), "users": [u.model_dump() for u in payload.users]},
+        }
+        return await accept(request, token, body, orjson.dumps(event), {"users": len(payload.users)})
+
+    @app.post("/api/v1/integrations/webhooks", status_code=201)
+    async def register_webhook(request: Request) -> Response:
+        authenticate(request)
+        registration = validated(WebhookRegistration, Body(await read_body(request, limit)), context())
+        refuse(registration_problems(registration, config))
+        created = await asyncio.to_thread(registry.add, registration)
+        return json_answer(201 if created else 200, public_registration(registration.model_dump()))
+
+    @app.get("/api/v1/integrations/webhooks")
+    async def list_webhooks(request: Request) -> Response:
+        authenticate(request)
+        return json_answer(200, {"webhooks": await asyncio.to_thread(registry.list)})
+
+    @app.delete("/api/v1/integrations/webhooks", status_code=204)
+    async def delete_webhook(request: Request, name: str) -> Response:
+        authenticate(request)
+        if not await asyncio.to_thread(registry.delete, name):
+            raise GatewayError.about(404, "not found", "name", "no webhook registered with this name")
+        return Response(status_code=204)
+
+    @app.get("/api/v1/integrations/health")
+    async def integration_health(request: Request) -> Response:
+        authenticate(request)
+        path = Path(config.health_report) if config.health_report else None
+        if path is None or not path.exists():
+            raise GatewayError(404, "no health report yet (run python -m pipelines.main)")
+        return Response(path.read_bytes(), media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_answer(200, {"status": "ok"})
+
+    add_signed_webhooks(app, config, storer, context, wall_clock)
+    install_openapi(app)
+    return app
+
+
+def registration_problems(registration: WebhookRegistration, config: GatewayConfig) -> list[str]:
+    """``field: message`` lines for a webhook registration's destination, headers and events."""
+    from sinks.webhooks.config import check_url
+
+    problems = []
+    try:
+        check_url(registration.url)
+    except ValueError as error:
+        problems.append(f"url: {error}")
+    unknown = [e for e in registration.events if e not in WEBHOOK_EVENTS]
+    if unknown:
+        problems.append(f"events: unknown events (known: {', '.join(WEBHOOK_EVENTS)})")
+    return problems
