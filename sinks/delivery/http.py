@@ -4,6 +4,13 @@ The only place that talks HTTP for sinks. Time is injected (``clock``,
 ``sleep``, ``wall_clock``, ``rng``) so that tests drive backoff without
 waiting. Reasons it reports never contain the URL, headers or body: sink URLs
 and headers carry secrets (Slack webhook paths, tokens).
+
+A request may bring its own ``transport`` (a requests transport adapter, such
+as :class:`sinks.webhooks.destination.PinnedAdapter`, which connects only to
+an address it has just checked). The transport may refuse to send: a
+:class:`~airis_mon.errors.PermanentError` fails the delivery at once (not
+retried), a :class:`~airis_mon.errors.TransientError` is retried; their
+messages become the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
+from requests.adapters import BaseAdapter
 
+from airis_mon.errors import PermanentError, TransientError
 from sinks.delivery.config import DeliveryConfig
 from sinks.delivery.retry import Attempt, Outcome, classify, retry_after_s, with_retries
 
@@ -30,6 +39,8 @@ class HttpRequest:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     label: str = ""  # which destination (e.g. a webhook endpoint's name), for dead-letter reasons; never a URL
+    # Sends the request instead of the session's adapters (no proxies, no redirects); see the module docstring.
+    transport: BaseAdapter | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,28 +98,54 @@ class HttpDeliverer:
         def attempt() -> Attempt:
             nonlocal body
             self._limiter.acquire()
-            status, retry_after, reason, body = self._send(request)
-            return Attempt(classify(status), status, reason, retry_after)
+            sent, body = self._send(request)
+            return sent
 
         last, attempts, reason = with_retries(attempt, self._config.retry, self._clock, self._sleep, self._rng)
         delivered = last.outcome is Outcome.DELIVERED
         return DeliveryResult(delivered, attempts, last.status, reason, attempts - 1, body)
 
-    def _send(self, request: HttpRequest) -> tuple[int | None, float | None, str, bytes]:
+    def _send(self, request: HttpRequest) -> tuple[Attempt, bytes]:
+        """One attempt and the response body (b"" without a response)."""
         try:
-            response = self._session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                timeout=self._config.timeout_s,
-                # A redirect would resend a signed request to a place the URL checks never saw; 3xx is a failure.
-                allow_redirects=False,
-            )
+            if request.transport is None:
+                response = self._session.request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=request.headers,
+                    timeout=self._config.timeout_s,
+                    # A redirect would resend a signed request to a place the URL checks never saw; 3xx fails.
+                    allow_redirects=False,
+                )
+            else:
+                response = self._send_through(request.transport, request)
         except requests.Timeout:
-            return None, None, f"no response within {self._config.timeout_s:g} s", b""
+            return Attempt(Outcome.RETRY, None, f"no response within {self._config.timeout_s:g} s"), b""
         except requests.ConnectionError as error:
-            return None, None, f"connection failed ({type(error).__name__})", b""
+            return Attempt(Outcome.RETRY, None, f"connection failed ({type(error).__name__})"), b""
+        except PermanentError as error:  # the transport refused to send it (e.g. a forbidden destination)
+            return Attempt(Outcome.PERMANENT, None, str(error)), b""
+        except TransientError as error:  # e.g. the destination's name did not resolve
+            return Attempt(Outcome.RETRY, None, str(error)), b""
         snippet = response.text[:200].replace("\n", " ") if response.content else ""
         retry_after = retry_after_s(response.headers.get("Retry-After"), self._wall_clock())
-        return response.status_code, retry_after, f"HTTP {response.status_code} {snippet}".strip(), response.content
+        reason = f"HTTP {response.status_code} {snippet}".strip()
+        return Attempt(classify(response.status_code), response.status_code, reason, retry_after), response.content
+
+    def _send_through(self, transport: BaseAdapter, request: HttpRequest) -> requests.Response:
+        """``request`` prepared by the session (its headers, auth, environment's CA bundle) and sent by
+        ``transport``; the adapter never follows redirects."""
+        prepared = self._session.prepare_request(
+            requests.Request(request.method, request.url, data=request.body, headers=request.headers)
+        )
+        settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
+        response = transport.send(
+            prepared,
+            timeout=self._config.timeout_s,
+            verify=settings["verify"],
+            cert=settings["cert"],
+            proxies=settings["proxies"],
+        )
+        response.content  # noqa: B018 (read the body now, as Session.send does, so the connection is released)
+        return response

@@ -15,7 +15,9 @@
             url: https://audit.example.com/in
             events: ["*"]
             secret: {file: /run/secrets/audit_webhook}
-        allow_private_addresses: false  # true: allow loopback / private / link-local IP literals and localhost
+        allow_private_addresses: false  # true: allow every address (loopback, private, link-local, metadata)
+        allowed_networks: []            # CIDRs allowed although not public, e.g. [127.0.0.0/8] for tests
+        allow_http: true                # false: https:// only
         delivery:
           retry: {max_attempts: 5, initial_backoff_s: 0.5, max_backoff_s: 30, max_total_s: 120}
           timeout_s: 15
@@ -23,16 +25,19 @@
 Events: ``alert.triggered``, ``alert.repeated``, ``alert.resolved`` (the
 alert's ``notification`` trigger / repeat / resolve) and ``*`` (all).
 
-URL checks (at config load): ``http`` or ``https`` only. A host that is an IP
-literal (IPv4 in any form a resolver accepts, such as ``2130706433`` or
-``0x7f.1``, or IPv6) or ``localhost`` (and ``*.localhost``) is refused when it
-is loopback, private, link-local, reserved, multicast, unspecified or
-otherwise not globally routable, unless ``allow_private_addresses: true``.
-Host *names* are accepted as written: they are not resolved here, so there is
-no protection against a name that resolves (or is re-bound by DNS, "DNS
-rebinding") to an internal address. Where that matters, send webhooks through
-an egress proxy that filters internal addresses, as the Standard Webhooks
-specification recommends against SSRF.
+URL checks (:mod:`sinks.webhooks.destination`): at config load, without DNS,
+``http`` or ``https`` only (``https`` only with ``allow_http: false``); a host
+that is an IP literal (in any form a resolver accepts, such as ``2130706433``
+or ``0x7f.1``, or IPv6), a loopback name (``localhost``, ``*.localhost``) or a
+cloud metadata name (``metadata.google.internal``) is refused when it is
+loopback, private, link-local, reserved, multicast, unspecified, shared
+(CGNAT) or otherwise not globally routable. At every delivery the host is
+resolved, every address it resolves to is checked the same way, and the
+connection goes to the checked address (no DNS rebinding); a refused
+destination is a dead letter, never retried. ``allowed_networks`` (CIDRs,
+e.g. ``[10.20.0.0/16]``) opens networks; ``allow_private_addresses: true``
+opens every address. Pinned deliveries connect directly, never through
+``HTTP(S)_PROXY``.
 
 Every delivery is signed with a timestamp taken when the request is built;
 retries resend the same bytes. Receivers following the specification reject
@@ -42,19 +47,22 @@ timestamps older than about 5 minutes, so ``delivery.timeout_s`` +
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
-import socket
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.secrets import Secret
 from sinks.delivery.config import DeliveryConfig
+from sinks.webhooks.destination import (
+    FORBIDDEN_HEADERS,
+    DestinationPolicy,
+    check_registration,
+    header_problems,
+    url_problem,
+)
 from sinks.webhooks.signing import secret_key
 
 __all__ = ["EVENT_TYPES", "NOTIFICATION_EVENTS", "WebhookEndpoint", "WebhooksConfig", "check_url"]
@@ -63,72 +71,34 @@ __all__ = ["EVENT_TYPES", "NOTIFICATION_EVENTS", "WebhookEndpoint", "WebhooksCon
 NOTIFICATION_EVENTS = {"trigger": "alert.triggered", "repeat": "alert.repeated", "resolve": "alert.resolved"}
 #: Every event an endpoint may subscribe to.
 EVENT_TYPES = (*NOTIFICATION_EVENTS.values(), "*")
-#: Headers the sink sets itself; config headers may not set them (case-insensitive).
-RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding"})
+#: Headers config and registrations may not set (case-insensitive), besides every ``webhook-*`` header.
+RESERVED_HEADERS = FORBIDDEN_HEADERS
 #: Standard Webhooks receivers' usual timestamp tolerance, s.
 SIGNATURE_TOLERANCE_S = 300.0
-
-_REFUSED_KINDS = (
-    ("is_unspecified", "an unspecified address"),
-    ("is_loopback", "a loopback address"),
-    ("is_link_local", "a link-local address"),
-    ("is_multicast", "a multicast address"),
-    ("is_private", "a private address"),
-    ("is_reserved", "a reserved address"),
-)
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
-_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
+_OPEN_HINT = "set allow_private_addresses: true (or add its network to allowed_networks) to send to it"
 
 
-def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host stands for when it is an IP literal, in any form a resolver accepts."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if _LEGACY_IPV4.match(host):  # 127.1, 2130706433, 0x7f.0.0.1, 0177.0.0.1 all reach 127.0.0.1
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
-        except OSError:
-            return None
-    return None
+def check_url(url: str, allow_private_addresses: bool = False, policy: DestinationPolicy | None = None) -> None:
+    """``ValueError`` when ``url`` is not an acceptable webhook destination, judged without DNS (see the
+    module docstring). ``policy`` (default: public addresses only, or every address with
+    ``allow_private_addresses``) is the one of :mod:`sinks.webhooks.destination`.
 
-
-def _private_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why an address is not a public destination, or None if it is one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    for attribute, phrase in _REFUSED_KINDS:
-        if getattr(address, attribute):
-            return phrase
-    if not address.is_global:
-        return "an address that is not globally routable"
-    return None
-
-
-def check_url(url: str, allow_private_addresses: bool = False) -> None:
-    """``ValueError`` when ``url`` is not an acceptable webhook destination (see the module docstring).
-
-    Messages name the host at most, never the path or query (they may carry tokens).
+    Messages never show the URL (its path or query may carry tokens).
     """
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a bad port)
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// URL")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError("has no host")
+    if policy is None:
+        policy = DestinationPolicy.allow_all() if allow_private_addresses else DestinationPolicy()
+    form = url_problem(url, DestinationPolicy.allow_all(allow_http=policy.allow_http))
+    if form:
+        raise ValueError(form)
+    refused = url_problem(url, policy)
+    if refused:
+        raise ValueError(f"{refused}; {_OPEN_HINT}")
+
+
+def _policy(allow_private_addresses: bool, allowed_networks, allow_http: bool) -> DestinationPolicy:
     if allow_private_addresses:
-        return
-    if host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
-        raise ValueError(f"host {host} is a loopback name; set allow_private_addresses: true to send to it")
-    address = _ip_literal(host)
-    kind = _private_kind(address) if address is not None else None
-    if kind:
-        raise ValueError(f"host {host} is {kind}; set allow_private_addresses: true to send to it")
+        return DestinationPolicy.allow_all(allow_http=allow_http)
+    return DestinationPolicy(allowed_networks=tuple(allowed_networks), allow_http=allow_http)
 
 
 class WebhookEndpoint(StrictModel):
@@ -151,18 +121,9 @@ class WebhookEndpoint(StrictModel):
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        seen: set[str] = set()
-        for name, value in headers.items():
-            lower = name.lower()
-            if not _TOKEN.match(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
-            if lower.startswith("webhook-") or lower in RESERVED_HEADERS:
-                raise ValueError(f"header {name} is set by the sink and cannot be configured")
-            if lower in seen:
-                raise ValueError(f"header {name} is given twice")
-            if any(c in value for c in "\r\n\0"):
-                raise ValueError(f"header {name}: the value may not contain CR, LF or NUL")
-            seen.add(lower)
+        problems = header_problems(headers)  # the registration rules; messages never show a value
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
         return headers
 
     @field_validator("secret")
@@ -180,8 +141,14 @@ class WebhooksConfig(ComponentConfig):
 
     type: Literal["webhooks"] = "webhooks"
     allow_private_addresses: bool = Field(
-        default=False, description="allow loopback/private/link-local IP literals and localhost in endpoint URLs"
+        default=False,
+        description="allow every address (loopback, private, link-local, metadata) at config load and delivery",
     )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description='CIDRs endpoints may resolve to although not public, e.g. ["127.0.0.0/8"]; default none',
+    )
+    allow_http: bool = Field(default=True, description="accept http:// endpoint URLs (false: https:// only)")
     endpoints: list[WebhookEndpoint] = Field(default_factory=list)
     registrations: ConfigPath | None = Field(
         default=None,
@@ -189,23 +156,30 @@ class WebhooksConfig(ComponentConfig):
     )
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
+    def destination_policy(self) -> DestinationPolicy:
+        """Where this sink's webhooks may go (checked at config load, registration and every delivery)."""
+        return _policy(self.allow_private_addresses, self.allowed_networks, self.allow_http)
+
     def all_endpoints(self) -> list[WebhookEndpoint]:
         """The configured endpoints plus, read now, those registered through the gateway API.
 
-        A registration that breaks the URL rules or reuses a configured name is
-        skipped (the API validated it; the rules may have changed since).
+        A registration that breaks the URL or header rules (:func:`check_registration`)
+        or reuses a configured name is skipped (the API validated it; the rules may
+        have changed since).
         """
         endpoints = list(self.endpoints)
         if not self.registrations or not Path(self.registrations).exists():
             return endpoints
         names = {e.name for e in endpoints}
+        policy = self.destination_policy()
         for name, entry in sorted(json.loads(Path(self.registrations).read_text()).items()):
             if name in names:
                 continue
             try:
                 endpoint = WebhookEndpoint.model_validate({**entry, "secret": SecretStr(entry["secret"])})
-                check_url(endpoint.url, self.allow_private_addresses)
             except (ValueError, KeyError, TypeError):
+                continue
+            if check_registration(endpoint.url, endpoint.headers, policy):
                 continue
             endpoints.append(endpoint)
         return endpoints
@@ -213,17 +187,25 @@ class WebhooksConfig(ComponentConfig):
     @field_validator("endpoints")
     @classmethod
     def _endpoints(cls, endpoints: list[WebhookEndpoint], info: ValidationInfo) -> list[WebhookEndpoint]:
-        allow_private = bool(info.data.get("allow_private_addresses", False))
+        data = info.data  # the fields declared above, when they validated
+        policy = _policy(data.get("allow_private_addresses", False), data.get("allowed_networks", ()),
+                         data.get("allow_http", True))  # fmt: skip
         names: set[str] = set()
         for index, endpoint in enumerate(endpoints):
             if endpoint.name in names:
                 raise ValueError(f"endpoints[{index}].name: {endpoint.name} is used twice")
             names.add(endpoint.name)
             try:
-                check_url(endpoint.url, allow_private)
+                check_url(endpoint.url, policy=policy)
             except ValueError as error:
                 raise ValueError(f"endpoints[{index}].url ({endpoint.name}): {error}") from None
         return endpoints
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        DestinationPolicy(allowed_networks=tuple(networks))  # ValueError naming the bad CIDR
+        return networks
 
     @model_validator(mode="after")
     def _somewhere_to_send(self) -> WebhooksConfig:

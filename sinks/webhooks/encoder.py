@@ -18,12 +18,18 @@ headers, and ``webhook-id`` (the sink's idempotency key of the alert, the same
 for every endpoint, retry and replay), ``webhook-timestamp`` (integer unix
 seconds at encode time), ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``
 over ``id.timestamp.body`` with the endpoint's secret).
+
+Every request carries the encoder's :class:`~sinks.webhooks.destination.PinnedAdapter`
+as its transport: at each attempt the endpoint's host is resolved, every
+address checked against the sink's destination policy, and the connection
+made to the checked address; a refused destination is a permanent failure.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -32,6 +38,7 @@ from airis_mon.schema import Alert
 from sinks.delivery.http import HttpRequest
 from sinks.delivery.transform import idempotency_key
 from sinks.webhooks.config import NOTIFICATION_EVENTS, WebhooksConfig
+from sinks.webhooks.destination import PinnedAdapter, Resolver
 from sinks.webhooks.signing import secret_key, sign
 
 __all__ = ["MAX_BODY_BYTES", "WebhooksEncoder", "payload"]
@@ -75,18 +82,32 @@ def payload(alert: Alert) -> bytes:
 
 
 class WebhooksEncoder:
-    """Fans each alert out to every endpoint subscribed to its event; pure (no I/O), picklable.
+    """Fans each alert out to every endpoint subscribed to its event; no I/O, picklable.
 
-    ``clock`` gives the signing time (unix seconds); tests fix it.
+    ``clock`` gives the signing time (unix seconds); tests fix it. ``resolver`` is the name lookup of
+    the requests' transport at delivery (``socket.getaddrinfo``-compatible; tests inject one).
     """
 
     batch_size = 1
 
-    def __init__(self, config: WebhooksConfig, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, config: WebhooksConfig, clock: Callable[[], float] = time.time, resolver: Resolver = socket.getaddrinfo
+    ):
         self._sink = config.name
         self._endpoints = tuple(config.all_endpoints())
         self._keys = {e.name: secret_key(e.secret.get_secret_value()) for e in self._endpoints}
         self._clock = clock
+        self._policy = config.destination_policy()
+        self._resolver = resolver
+        self._transport: PinnedAdapter | None = None  # made on first use (it holds connection pools)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_transport": None}
+
+    def _pinned(self) -> PinnedAdapter:
+        if self._transport is None:
+            self._transport = PinnedAdapter(self._policy, self._resolver)
+        return self._transport
 
     def encode(self, alerts: Sequence[Alert]) -> list[tuple[HttpRequest, list[Alert]]]:
         requests: list[tuple[HttpRequest, list[Alert]]] = []
@@ -106,5 +127,7 @@ class WebhooksEncoder:
                     "webhook-timestamp": str(timestamp_s),
                     "webhook-signature": sign(self._keys[endpoint.name], webhook_id, timestamp_s, body),
                 }
-                requests.append((HttpRequest("POST", endpoint.url, body, headers, label=endpoint.name), [alert]))
+                transport = self._pinned()
+                request = HttpRequest("POST", endpoint.url, body, headers, label=endpoint.name, transport=transport)
+                requests.append((request, [alert]))
         return requests

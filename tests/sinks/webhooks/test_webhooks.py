@@ -8,7 +8,10 @@ and is itself checked against the test vector the reference libraries publish.
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
+import pickle
+import socket
 import time
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from pydantic import SecretStr, ValidationError
 from airis_mon.schema import Alert
 from sinks.delivery import DeliveryConfig, HttpDeliverer, RetryConfig, idempotency_key
 from sinks.webhooks import WebhooksConfig, WebhooksEncoder, WriteToWebhooks, check_url, payload, secret_key, sign
+from sinks.webhooks.destination import PinnedAdapter
 from sinks.webhooks.encoder import MAX_BODY_BYTES
 from tests.sinks.receivers import Receiver, Recorded, scripted
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
@@ -377,3 +381,83 @@ def test_a_dead_letter_names_the_endpoint_that_failed():
                 outputs["dead_letters"] | beam.Map(lambda d: "bravo" in d.reason and "alpha" not in d.reason),
                 equal_to([True]),
             )
+
+
+# --- destinations checked at delivery (sinks.webhooks.destination) -------------------------------------------
+
+
+class MappedResolver:
+    """``socket.getaddrinfo``-compatible: each name answers its mapped IPv4 addresses (picklable)."""
+
+    def __init__(self, **names: str):
+        self.names = {name.replace("_", "."): addresses.split(",") for name, addresses in names.items()}
+
+    def __call__(self, host, port, *args):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in self.names[host]]
+
+
+def test_a_refused_destination_is_a_dead_letter_and_the_other_endpoints_still_get_theirs():
+    trigger, _ = episode(11, 11, 1)
+    resolver = MappedResolver(good_example_test="127.0.0.1", rebound_example_test="127.0.0.1,127.0.0.2")
+    with Receiver(standard_webhooks_receiver(spec_key(SECRET_A))) as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        good = endpoint("good", f"http://good.example.test:{port}/in", ["*"])
+        rebound = endpoint(
+            "rebound", f"http://rebound.example.test:{port}/in?token=T0KEN", ["*"], headers={"Authorization": "s3cr3t"}
+        )
+        sink = WebhooksConfig(
+            name="hooks", allowed_networks=["127.0.0.1/32"], endpoints=[good, rebound], delivery=fast_delivery()
+        )
+        with beam.Pipeline() as pipeline:
+            outputs = pipeline | beam.Create([trigger]) | WriteToWebhooks(sink, resolver=resolver)
+            assert_that(outputs["delivered"], equal_to([("hooks", trigger.id, "trigger", 200, 1)]))
+            assert_that(
+                outputs["dead_letters"] | beam.Map(lambda d: (d.component, d.reason, json.loads(d.original)["id"])),
+                equal_to([("sink:hooks", "rebound: permanent failure: destination refused: the host resolves to "
+                           "127.0.0.2, a loopback address (attempts: 1)", trigger.id)]),
+                label="refused",
+            )  # fmt: skip
+    assert [r.headers["host"] for r in receiver.requests] == [f"good.example.test:{port}"]
+
+
+def test_the_sink_config_opens_networks_by_cidr():
+    with pytest.raises(ValidationError) as error:
+        WebhooksConfig(name="hooks", endpoints=[endpoint("ops", "http://127.0.0.1:9/in", ["*"])])
+    assert "the host is a loopback address" in str(error.value) and "allowed_networks" in str(error.value)
+    opened = WebhooksConfig(name="hooks", allowed_networks=["127.0.0.0/8"],
+                            endpoints=[endpoint("ops", "http://127.0.0.1:9/in", ["*"])])  # fmt: skip
+    assert opened.destination_policy().allowed_networks == (ipaddress.ip_network("127.0.0.0/8"),)
+    with pytest.raises(ValidationError, match="is not a CIDR network"):
+        WebhooksConfig(name="hooks", allowed_networks=["127.0.0.1/8"], endpoints=[endpoint("o", "https://a.b/", ["*"])])
+    with pytest.raises(ValidationError, match="the URL must be https://"):
+        WebhooksConfig(name="hooks", allow_http=False, endpoints=[endpoint("ops", "http://hooks.example.com/", ["*"])])
+    with pytest.raises(ValidationError, match="a cloud metadata name"):
+        WebhooksConfig(name="hooks", endpoints=[endpoint("ops", "http://metadata.google.internal/", ["*"])])
+    with pytest.raises(ValidationError, match="hop-by-hop"):
+        config(endpoint("ops", "http://127.0.0.1/", ["*"], headers={"Connection": "close"}))
+
+
+def test_registrations_breaking_the_rules_are_skipped(tmp_path):
+    registrations = tmp_path / "webhooks.json"
+    secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+    registrations.write_text(json.dumps({
+        "fine": {"name": "fine", "url": "https://hooks.example.com/in", "events": ["*"], "headers": {},
+                 "secret": secret},
+        "meta": {"name": "meta", "url": "http://metadata.google.internal/", "events": ["*"], "headers": {},
+                 "secret": secret},
+        "crlf": {"name": "crlf", "url": "https://hooks.example.com/in", "events": ["*"],
+                 "headers": {"X-A": "1\r\nX-Evil: 1"}, "secret": secret},
+        "local": {"name": "local", "url": "https://localhost/in", "events": ["*"], "headers": {}, "secret": secret},
+    }))  # fmt: skip
+    sink = WebhooksConfig(name="hooks", registrations=str(registrations))
+    assert [e.name for e in sink.all_endpoints()] == ["fine"]
+
+
+def test_the_encoder_pickles_without_its_connection_pools():
+    trigger, _ = episode(11, 11, 1)
+    encoder = WebhooksEncoder(config(endpoint("ops", "https://hooks.example.com/in", ["*"])))
+    ((request, _),) = encoder.encode([trigger])
+    assert isinstance(request.transport, PinnedAdapter)
+    copy = pickle.loads(pickle.dumps(encoder))
+    ((again, _),) = copy.encode([trigger])
+    assert isinstance(again.transport, PinnedAdapter) and again.transport is not request.transport
