@@ -29,8 +29,10 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_MAX_FUTURE_S",
@@ -48,7 +50,7 @@ DEFAULT_NOT_BEFORE_MS = 0
 #: Latest accepted payload time by default: this many seconds ahead of the wall clock (one day).
 DEFAULT_MAX_FUTURE_S = 86_400.0
 
-_INT64_MIN = np.iinfo(np.int64).min
+_INT64_MIN = -(2**63)  # numpy.iinfo(numpy.int64).min; numpy is imported on first use (the gateway needs none)
 #: Float bound of epoch ms that fit ``int64`` (2**63, exactly representable).
 _INT64_BOUND = 2.0**63
 
@@ -146,6 +148,8 @@ def epoch_array_to_ms(values: np.ndarray) -> np.ndarray:
     float inputs whose milliseconds do not fit ``int64``, map to ``INT64_MIN``
     so that callers can dead-letter them by mask.
     """
+    import numpy as np
+
     as_float = np.asarray(values, dtype=np.float64)
     magnitude = np.abs(as_float)
     scale = np.select(

@@ -17,6 +17,7 @@ document is generated from it, and both projects are widely used and actively ma
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import threading
@@ -85,6 +86,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             writer.rotate_if_due()
 
     def announce() -> None:
+        # Everything allocated so far lives as long as the process: keep the collector from scanning it
+        # again at each full collection (pauses that showed in the p99 latency).
+        gc.freeze()
         where = config.spool if config.handoff == "spool" else config.pubsub_topic
         print(f"AIRIS-MON gateway {config.name!r} serving on http://{config.host}:{config.port} "
               f"(hand-off: {config.handoff} {where}; {len(config.tokens)} token(s); "

@@ -45,6 +45,7 @@ from sources.gateway.bodies import Body, GatewayError, read_body, refuse, spool_
 from sources.gateway.config import GatewayConfig
 from sources.gateway.dedup import KeyMemory
 from sources.gateway.envelope import SpoolEntry
+from sources.gateway.fastpath import FastPaths
 from sources.gateway.spool import find_acknowledged
 
 __all__ = ["UserIn", "UserSyncPayload", "WebhookRegistration", "create_app"]
@@ -215,10 +216,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
 
     @app.exception_handler(GatewayError)
     async def _answer(_: Request, error: GatewayError) -> Response:
-        body: dict[str, Any] = {"error": error.message}
-        if error.details:
-            body["details"] = error.details
-        return json_answer(error.status, body, error.headers)
+        return error_answer(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -336,7 +334,17 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
 
     add_signed_webhooks(app, config, storer, context, wall_clock)
     install_openapi(app)
+    hot = {"/api/v1/metrics/ingest": ingest_metrics, "/api/v1/events/ingest": ingest_event}
+    app.add_middleware(FastPaths, handlers=hot, answer_error=error_answer)
     return app
+
+
+def error_answer(error: GatewayError) -> Response:
+    """The JSON answer of a refused request: ``{"error", "details"?}`` with the error's status and headers."""
+    body: dict[str, Any] = {"error": error.message}
+    if error.details:
+        body["details"] = error.details
+    return json_answer(error.status, body, error.headers)
 
 
 def registration_problems(registration: WebhookRegistration, config: GatewayConfig) -> list[str]:
