@@ -150,10 +150,10 @@ class _WebhookRegistry:
 
 
 def public_registration(registration: dict) -> dict:
-    """A registration as the API shows it: no secret, header names only (their values are secrets)."""
-    shown = {k: v for k, v in registration.items() if k not in ("secret", "headers")}
-    shown["headers"] = sorted(registration.get("headers") or {})
-    return shown
+    """A registration as the API shows it: no secret, header values redacted (they may be credentials)."""
+    from sinks.webhooks.destination import redacted_registration
+
+    return redacted_registration({"headers": {}, **registration})
 
 
 def json_answer(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -348,14 +348,14 @@ def error_answer(error: GatewayError) -> Response:
 
 
 def registration_problems(registration: WebhookRegistration, config: GatewayConfig) -> list[str]:
-    """``field: message`` lines for a webhook registration's destination, headers and events."""
-    from sinks.webhooks.config import check_url
+    """``field: message`` lines for a webhook registration's destination, headers and events. The URL is
+    checked without DNS here (scheme, IP literals, metadata and loopback names); the host is resolved and
+    every address checked again at each delivery (:mod:`sinks.webhooks.destination`)."""
+    from sinks.webhooks.destination import DestinationPolicy, check_registration
 
-    problems = []
-    try:
-        check_url(registration.url)
-    except ValueError as error:
-        problems.append(f"url: {error}")
+    policy = DestinationPolicy(allowed_networks=tuple(config.webhook_allowed_networks))
+    found = check_registration(registration.url, registration.headers, policy)
+    problems = [f"{field}: {message}" for field, message in found]
     unknown = [e for e in registration.events if e not in WEBHOOK_EVENTS]
     if unknown:
         problems.append(f"events: unknown events (known: {', '.join(WEBHOOK_EVENTS)})")

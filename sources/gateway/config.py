@@ -22,6 +22,7 @@ holds (closed segments) as a source.
         mlflow_webhook_secret: {env: MLFLOW_WEBHOOK_SECRET}   # optional: enables POST /mlflow/webhook
         github_webhook_secret: {env: GITHUB_WEBHOOK_SECRET}   # optional: enables POST /github/webhook
         webhook_tolerance_s: 300            # MLflow timestamps older or newer than this: refused
+        webhook_allowed_networks: []        # CIDRs registered webhook URLs may use although private (default none)
         timestamps:                         # accepted payload timestamps; others: 400 (gateway), dead letter (pipeline)
           not_before: "2000-01-01T00:00:00Z"   # ISO-8601 or epoch s/ms/µs/ns; default 1970-01-01T00:00:00Z
           max_future_s: 86400                  # s ahead of the wall clock at validation (the default)
@@ -85,6 +86,11 @@ class GatewayConfig(ComponentConfig):
     mlflow_webhook_secret: Secret | None = None
     github_webhook_secret: Secret | None = None
     webhook_tolerance_s: int = Field(default=300, ge=1, description="accepted clock skew of signed webhooks, s")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that registered webhook URLs may point into although private, loopback or link-local "
+        "(keep equal to the webhooks sink's allowed_networks)",
+    )
     timestamps: TimestampRange = Field(
         default_factory=TimestampRange, description="accepted payload timestamps (the API and the spool reader)"
     )
@@ -114,6 +120,15 @@ class GatewayConfig(ComponentConfig):
             raise ValueError("dedup_window_s must be at least 2 * webhook_tolerance_s (a signed delivery can be "
                              "replayed while its timestamp is within the tolerance either side)")  # fmt: skip
         return self
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in networks:
+            ipaddress.ip_network(network)  # ValueError names a bad CIDR (or one with host bits set)
+        return networks
 
     @field_validator("tokens")
     @classmethod
