@@ -57,6 +57,7 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path):
     url = f"http://127.0.0.1:{port}"
     gateway = start_gateway(config)
     acknowledged: list[str] = []
+    bodies: dict[str, tuple[dict, str]] = {}  # request id -> (body, ack id)
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -68,13 +69,14 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path):
             request_id = f"w{worker}-{n}"
             body = metrics_payload(DAY_MS + n, "load", ("latency", 1.0, "ms", {"request_id": request_id}))
             try:
-                response = session.post(f"{url}/api/v1/metrics/ingest", json=body, timeout=5,
-                                        headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+                headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": request_id}
+                response = session.post(f"{url}/api/v1/metrics/ingest", json=body, timeout=5, headers=headers)
             except requests.RequestException:
                 return  # the gateway is gone
             if 200 <= response.status_code < 300:
                 with lock:
                     acknowledged.append(request_id)
+                    bodies[request_id] = (body, response.json()["id"])
 
     try:
         wait_ready(url, gateway)
@@ -98,6 +100,15 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path):
         after = requests.post(f"{url}/api/v1/metrics/ingest", json=metrics_payload(DAY_MS, "load", ("x", 1, "", {})),
                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)  # fmt: skip
         assert after.status_code == 202
+        # Retries of acknowledged requests after the crash: recognised, answered with the same id, not stored.
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for request_id in acknowledged[:10] + acknowledged[-10:]:
+            body, ack = bodies[request_id]
+            retry = requests.post(f"{url}/api/v1/metrics/ingest", json=body, timeout=5,
+                                  headers={**auth, "Idempotency-Key": request_id})  # fmt: skip
+            assert retry.status_code == 202 and retry.json()["duplicate"] is True and retry.json()["id"] == ack
+            found = requests.get(f"{url}/api/v1/ingest/{ack}", headers=auth, timeout=5)
+            assert found.status_code == 200 and found.json()["state"] == "spooled"
     finally:
         restarted.send_signal(signal.SIGTERM)  # graceful: closes the open segment
         restarted.wait(timeout=20)
