@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -56,6 +57,55 @@ LOG = logging.getLogger("airis_mon.gateway")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 #: Events a registered webhook may subscribe to.
 WEBHOOK_EVENTS = ("alert.triggered", "alert.repeated", "alert.resolved", "*")
+#: A webhook registration's ``name``.
+_REGISTRATION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _any_case(names) -> str:
+    """An ECMA-262 alternation of ``names`` in any letter case (ECMA patterns have no inline ``(?i)``)."""
+    return "|".join("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in name)
+                    for name in sorted(names))  # fmt: skip
+
+
+def _registration_schema() -> dict[str, dict]:
+    """What the OpenAPI document states of a registration's ``url``, ``events`` and ``headers``: the rules of
+    :func:`sinks.webhooks.destination.check_registration` as far as JSON Schema can say them."""
+    from sinks.webhooks import destination
+
+    special = [name for name in (*destination.LOOPBACK_HOST_NAMES, *destination.METADATA_HOST_NAMES) if "." in name]
+    # http(s), then a host name of 2 to 4 labels whose last is letters (so no IP literal), no loopback or
+    # metadata name, an optional port up to 65535, then any visible ASCII.
+    host = (rf"(?!(?:{_any_case(special)})(?:[:/?#]|$))(?![^:/?#]*\.{_any_case(['localhost'])}(?:[:/?#]|$))"
+            r"(?:[A-Za-z0-9_-]{1,62}\.){1,3}[A-Za-z]{2,63}")  # fmt: skip
+    port = r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    url = {
+        "pattern": rf"^[Hh][Tt][Tt][Pp][Ss]?://{host}{port}(?:[/?#][!-~]*)?$",
+        "description": "http(s) URL the alerts are POSTed to. Refused (400): loopback, private, link-local, "
+        "metadata and other non-public addresses (webhook_allowed_networks opens networks) and names "
+        "(localhost, *.localhost, metadata.google.internal, ...); the host is resolved and checked again at "
+        "every delivery. The pattern describes host names; an IP literal is accepted when its address is "
+        "public or allowed",
+    }
+    forbidden = rf"^(?:{_any_case(destination.FORBIDDEN_HEADERS)})$|^{_any_case(['webhook-'])}"
+    headers = {
+        "type": "object",
+        "maxProperties": destination.MAX_HEADERS,
+        "propertyNames": {
+            "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+            "maxLength": destination.MAX_HEADER_NAME_CHARS,
+            "not": {"pattern": forbidden},
+        },
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": destination.MAX_HEADER_VALUE_CHARS,
+            "pattern": r"^[\t -~\x80-\xff]*$",
+        },
+        "description": "extra headers of each delivery (RFC 9110 names, each name once in any letter case; no "
+        "framing, hop-by-hop, Content-Type or webhook-* headers; Latin-1 values without control characters); "
+        "their values are never returned",
+    }
+    events = {"items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}}
+    return {"url": url, "headers": headers, "events": events}
 
 
 class _Strict(BaseModel):
@@ -83,10 +133,13 @@ class UserSyncPayload(_Strict):
 class WebhookRegistration(_Strict):
     """``POST /api/v1/integrations/webhooks`` body."""
 
+    # url, events and headers are checked by registration_problems(); the document states those rules too.
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
-    url: str = Field(min_length=1, max_length=2048)
-    events: list[str] = Field(min_length=1)
-    headers: dict[str, str] = Field(default_factory=dict, description="sent with each delivery; never returned")
+    url: str = Field(min_length=1, max_length=2048, json_schema_extra=lambda s: s.update(_registration_schema()["url"]))
+    events: list[str] = Field(min_length=1, json_schema_extra=lambda s: s.update(_registration_schema()["events"]))
+    headers: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra=lambda s: s.update(_registration_schema()["headers"])
+    )
     secret: str = Field(min_length=16, max_length=512, description="signing secret; never returned")
 
 
@@ -211,8 +264,9 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     limit = config.max_body_bytes
 
     def context() -> dict:
-        """Payload validation against this gateway's timestamp range, as of now."""
-        return config.timestamps.context(now_ms=int(wall_clock() * 1000))
+        """Payload validation against this gateway's timestamp range, as of now, by the rules the OpenAPI
+        document states (numbers or RFC 3339 strings, the exact instant in the range)."""
+        return config.timestamps.context(now_ms=int(wall_clock() * 1000), exact=True)
 
     @app.exception_handler(GatewayError)
     async def _answer(_: Request, error: GatewayError) -> Response:
@@ -227,18 +281,37 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
             headers["Allow"] = ", ".join(sorted(allowed))
         return json_answer(error.status_code, {"error": str(error.detail)}, headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        """FastAPI's own validation (no route declares parameters it would check, but should one): a 400
+        naming the fields, never their values, instead of FastAPI's 422 echoing the input."""
+        fields = [".".join(str(p) for p in e.get("loc", ())[1:]) or "(request)" for e in error.errors()]
+        details = [{"field": field, "message": "invalid"} for field in fields]
+        return error_answer(GatewayError(400, "validation failed", details))
+
+    async def registry_call(method, *args):
+        """``method(*args)`` of the registry in a thread; a 503 when its file cannot be written."""
+        try:
+            return await asyncio.to_thread(method, *args)
+        except OSError:
+            LOG.exception("webhook registry not writable; answering 503")
+            raise GatewayError(503, "could not store the registration; retry later",
+                               headers={"Retry-After": "5"}) from None  # fmt: skip
+
     def authenticate(request: Request) -> str:
         """The name of the caller's token, or a 401; then a 429 past its rate."""
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not presented:
-            raise GatewayError(401, "missing Bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise GatewayError(401, "missing Bearer token", [{"field": "Authorization", "message": "Bearer TOKEN"}],
+                               headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         digest = _digest(presented.strip())
         match = ""
         for name, expected in token_digests.items():  # no early exit: the same work for any token
             if hmac.compare_digest(digest, expected):
                 match = name
         if not match:
-            raise GatewayError(401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise GatewayError(401, "invalid token", [{"field": "Authorization", "message": "not a valid token"}],
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
         wait = buckets.take(match, clock())
         if wait:
             raise GatewayError(429, "rate limit exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -305,18 +378,21 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         authenticate(request)
         registration = validated(WebhookRegistration, Body(await read_body(request, limit)), context())
         refuse(registration_problems(registration, config))
-        created = await asyncio.to_thread(registry.add, registration)
+        created = await registry_call(registry.add, registration)
         return json_answer(201 if created else 200, public_registration(registration.model_dump()))
 
     @app.get("/api/v1/integrations/webhooks")
     async def list_webhooks(request: Request) -> Response:
         authenticate(request)
-        return json_answer(200, {"webhooks": await asyncio.to_thread(registry.list)})
+        return json_answer(200, {"webhooks": await registry_call(registry.list)})
 
     @app.delete("/api/v1/integrations/webhooks", status_code=204)
-    async def delete_webhook(request: Request, name: str) -> Response:
-        authenticate(request)
-        if not await asyncio.to_thread(registry.delete, name):
+    async def delete_webhook(request: Request) -> Response:
+        authenticate(request)  # before the query is looked at
+        names = request.query_params.getlist("name")
+        if len(names) != 1 or not _REGISTRATION_NAME.fullmatch(names[0]):
+            raise GatewayError.about(400, "validation failed", "name", "one name of 1-128 letters, digits, _ . -")
+        if not await registry_call(registry.delete, names[0]):
             raise GatewayError.about(404, "not found", "name", "no webhook registered with this name")
         return Response(status_code=204)
 
@@ -333,7 +409,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         return json_answer(200, {"status": "ok"})
 
     add_signed_webhooks(app, config, storer, context, wall_clock)
-    install_openapi(app)
+    install_openapi(app, config, wall_clock)
     hot = {"/api/v1/metrics/ingest": ingest_metrics, "/api/v1/events/ingest": ingest_event}
     app.add_middleware(FastPaths, handlers=hot, answer_error=error_answer)
     return app

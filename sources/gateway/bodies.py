@@ -97,15 +97,21 @@ class Body:
         except orjson.JSONDecodeError:
             self.strict = False
         try:
-            self.document = json.loads(raw)  # NaN and infinities decode here; validated() names them
+            text = raw.decode("utf-8")  # only UTF-8, as orjson (json.loads would also read UTF-16 and -32)
+        except UnicodeDecodeError as error:
+            raise _not_json(f"not UTF-8 at byte {error.start}") from None
+        try:
+            self.document = json.loads(text)  # NaN and infinities decode here; validated() names them
         except RecursionError:
-            raise GatewayError(400, "body is not valid JSON",
-                               [{"field": "(body)", "message": "nested too deeply to decode"}]) from None  # fmt: skip
-        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
-            message = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
-            position = f" at byte {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
-            raise GatewayError(400, "body is not valid JSON",
-                               [{"field": "(body)", "message": f"{message}{position}"}]) from None  # fmt: skip
+            raise _not_json("nested too deeply to decode") from None
+        except json.JSONDecodeError as error:  # the message names what was expected, never the input
+            raise _not_json(f"{error.msg} at character {error.pos}") from None
+        except ValueError:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
+            raise _not_json("a number too long to decode") from None
+
+
+def _not_json(problem: str) -> GatewayError:
+    return GatewayError(400, "body is not valid JSON", [{"field": "(body)", "message": problem}])
 
 
 def _depth_at_most(document: Any, limit: int) -> bool:

@@ -52,15 +52,26 @@ def add_signed_webhooks(app: FastAPI, config: GatewayConfig, storer, context, wa
         status = "duplicate" if duplicate else "accepted"
         return json_answer(200, {"status": status, "id": ack, "events": len(payloads), "duplicate": duplicate})
 
+    def rejected(error: inbound.WebhookRejected, fields: dict[int, str]) -> GatewayError:
+        """The answer to a delivery that failed verification, naming the header at fault (by the status)."""
+        field = fields.get(error.status)
+        return GatewayError(error.status, error.reason, [{"field": field, "message": error.reason}] if field else None)
+
     if config.mlflow_webhook_secret is not None:
         secret = config.mlflow_webhook_secret.get_secret_value().encode()
+        # verify_mlflow's statuses: 401 for the timestamp (invalid or stale), 403 for the signature.
+        mlflow_fields = {401: inbound.MLFLOW_TIMESTAMP_HEADER, 403: inbound.MLFLOW_SIGNATURE_HEADER}
 
         @app.post("/mlflow/webhook")
         async def mlflow_webhook(request: Request) -> Response:
             headers = request.headers
-            for name in (inbound.MLFLOW_DELIVERY_ID_HEADER, inbound.MLFLOW_TIMESTAMP_HEADER,
-                         inbound.MLFLOW_SIGNATURE_HEADER):  # fmt: skip
-                if not headers.get(name, "").strip():  # refused before the body is read
+            # Refused before the body is read: no signature (403, as GitHub's), then no delivery id or timestamp.
+            signature_header = inbound.MLFLOW_SIGNATURE_HEADER
+            if not headers.get(signature_header, "").strip():
+                raise GatewayError(403, f"missing header {signature_header}",
+                                   [{"field": signature_header, "message": "required"}])  # fmt: skip
+            for name in (inbound.MLFLOW_DELIVERY_ID_HEADER, inbound.MLFLOW_TIMESTAMP_HEADER):
+                if not headers.get(name, "").strip():
                     raise GatewayError(400, f"missing header {name}", [{"field": name, "message": "required"}])
             raw = await read_body(request, limit, content_type=None)
             now = wall_clock()
@@ -75,7 +86,7 @@ def add_signed_webhooks(app: FastAPI, config: GatewayConfig, storer, context, wa
                     config.webhook_tolerance_s,
                 )
             except inbound.WebhookRejected as error:
-                raise GatewayError(error.status, error.reason) from None
+                raise rejected(error, mlflow_fields) from None
             payloads = checked(inbound.normalize_mlflow(decoded(raw), int(now * 1000)))
             return await store("mlflow", headers["x-mlflow-delivery-id"].strip(), payloads, raw)
 
@@ -85,13 +96,15 @@ def add_signed_webhooks(app: FastAPI, config: GatewayConfig, storer, context, wa
         @app.post("/github/webhook")
         async def github_webhook(request: Request) -> Response:
             headers = request.headers
-            if not headers.get(inbound.GITHUB_SIGNATURE_HEADER, "").strip():  # refused before the body is read
-                raise GatewayError(403, f"missing header {inbound.GITHUB_SIGNATURE_HEADER}")
+            signature_header = inbound.GITHUB_SIGNATURE_HEADER
+            if not headers.get(signature_header, "").strip():  # refused before the body is read
+                raise GatewayError(403, f"missing header {signature_header}",
+                                   [{"field": signature_header, "message": "required"}])  # fmt: skip
             raw = await read_body(request, limit, content_type=None)
             try:
                 inbound.verify_github(github_secret, headers.get("x-hub-signature-256"), raw)
             except inbound.WebhookRejected as error:
-                raise GatewayError(error.status, error.reason) from None
+                raise rejected(error, {403: signature_header}) from None
             event = headers.get("x-github-event", "")
             payloads = checked(inbound.normalize_github(event, decoded(raw), int(wall_clock() * 1000)))
             return await store("github", headers.get("x-github-delivery", "").strip() or None, payloads, raw)
