@@ -197,8 +197,10 @@ _SECURITY_SCHEMES = {
     },
 }  # fmt: skip
 _SIGNED_BODY = {
-    "/mlflow/webhook": "an MLflow 3 webhook delivery ({entity, action, timestamp, data}), verified on its bytes",
-    "/github/webhook": "a GitHub webhook delivery, verified on its bytes",
+    "/mlflow/webhook": "an MLflow 3 webhook delivery ({entity, action, timestamp, data}), verified on its bytes; "
+    "a time in it outside the accepted timestamps is a 400",
+    "/github/webhook": "a GitHub webhook delivery, verified on its bytes; a time in it outside the accepted "
+    "timestamps is a 400",
 }
 
 

@@ -32,9 +32,12 @@ def add_signed_webhooks(app: FastAPI, config: GatewayConfig, storer, context, wa
     limit = config.max_body_bytes
 
     def decoded(raw: bytes) -> Any:
-        """A verified body as JSON, or a 400 naming what the pipeline could not process."""
+        """A verified body as a JSON object (MLflow and GitHub send nothing else), or a 400 naming what the
+        pipeline could not process."""
         body = Body(raw)
         refuse(document_problems(body))
+        if not isinstance(body.document, dict):
+            raise GatewayError.about(400, "validation failed", "(root)", "must be a JSON object")
         return body.document
 
     def checked(payloads: list[dict]) -> tuple[bytes, ...]:

@@ -383,6 +383,7 @@ def _corpus() -> dict[str, Case]:
         ("NaN", mlflow.replace(b'"version": "12"', b'"version": "12", "score": NaN'), "data.score"),
         ("lone surrogate", mlflow.replace(b'"version": "12"', b'"version": "12", "k": "\\ud800"'), "data.k"),
         ("integer of 5000 digits", b'{"a": 1' + b"0" * 5000 + b"}", "(body)"),
+        ("an array", b"[]", "(root)"), ("null", b"null", "(root)"), ("a string", b'"created"', "(root)"),
         ("timestamp in 2090", mlflow.replace(b"2026-11-28T00:05:00.123456+00:00", b"2090-01-01T00:00:00+00:00"),
          "timestamp"),
     ):  # fmt: skip

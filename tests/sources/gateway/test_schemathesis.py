@@ -7,12 +7,17 @@ would see its "maximum + 1" cases accepted a second later. With the range reachi
 printed, every bound the document states is fixed. (``test_corpus.py`` checks the moving bound with a
 fixed clock.)
 
+The signed webhooks get valid signatures: a schemathesis auth provider marks their signature header, and a
+``before_call`` hook (:data:`HOOKS`) replaces the mark with the HMAC of the exact bytes sent (a current
+``X-MLflow-Timestamp`` for a valid one, a known ``X-GitHub-Event`` for any), so their bodies reach the
+normalizers; a signature a check removes or replaces (``ignored_auth``) is sent as it is.
+
 Two statuses are configured as expected beyond schemathesis's defaults, both documented per route:
 
 - 413 (body larger than ``max_body_bytes``), for valid and invalid data alike: JSON Schema cannot bound a
   body's size in bytes, and a body over the limit is refused as such whatever else it holds;
-- 422 for valid data on the routes taking ``Idempotency-Key``: schemathesis draws keys such as ``"0"``
-  repeatedly with different bodies, which the IETF Idempotency-Key draft answers 422.
+- 422 for valid data on the routes taking ``Idempotency-Key`` or a delivery id: schemathesis draws keys
+  such as ``"0"`` repeatedly with different bodies, which the IETF Idempotency-Key draft answers 422.
 
 ``AIRIS_SCHEMATHESIS_EXAMPLES`` / ``AIRIS_SCHEMATHESIS_SEED`` change the run's size and seed.
 """
@@ -42,8 +47,51 @@ expected-statuses = {json.dumps(NEGATIVE)}
 expected-statuses = {json.dumps(POSITIVE)}
 
 [[operations]]
-include-path-regex = "/(ingest|user-sync)$"
+include-path-regex = "/(ingest|user-sync|webhook)$"
 checks.positive_data_acceptance.expected-statuses = {json.dumps([*POSITIVE, "422"])}
+"""
+MLFLOW_SECRET, GITHUB_SECRET = "mlflow-webhook-secret", "github-webhook-secret"
+HOOKS = f"""\
+import base64, hashlib, hmac, json, re, time, zlib
+
+import schemathesis
+
+MLFLOW, GITHUB, MARK = {MLFLOW_SECRET.encode()!r}, {GITHUB_SECRET.encode()!r}, "sign-me"
+SIGNATURES = {{"/mlflow/webhook": "X-MLflow-Signature", "/github/webhook": "X-Hub-Signature-256"}}
+EVENTS = ["workflow_run", "workflow_job", "push", "ping", "pull_request", "release", "unknown"]
+SECONDS = re.compile(r"[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0]*[0-9]{{1,12}}[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0]*")
+
+
+@schemathesis.auth().apply_to(path_regex="webhook$")
+class Signature:
+    def get(self, case, context):
+        return MARK
+
+    def set(self, case, data, context):
+        case.headers = {{**(case.headers or {{}}), SIGNATURES[case.operation.path]: data}}
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    name, headers = SIGNATURES.get(case.operation.path), case.headers or {{}}
+    if name is None or headers.get(name) != MARK:
+        return  # not a signed route, or a signature a check chose: sent as it is
+    serialized = case.as_transport_kwargs()
+    data = serialized.get("data", b"")
+    raw = json.dumps(serialized["json"], allow_nan=False).encode() if "json" in serialized else data
+    raw = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else b""
+    kwargs["data"] = raw  # these exact bytes are sent, and signed
+    if name == "X-MLflow-Signature":
+        stamp = headers.get("X-MLflow-Timestamp", "")
+        if SECONDS.fullmatch(stamp):  # a valid timestamp stays valid, and becomes current
+            stamp = headers["X-MLflow-Timestamp"] = str(int(time.time()))
+        signed = f"{{headers.get('X-MLflow-Delivery-Id', '').strip()}}.{{stamp.strip()}}.".encode("latin-1") + raw
+        headers[name] = "v1," + base64.b64encode(hmac.new(MLFLOW, signed, hashlib.sha256).digest()).decode()
+    else:
+        if "X-GitHub-Event" in headers:  # any name is valid; most of them the normalizer knows
+            headers["X-GitHub-Event"] = EVENTS[zlib.crc32(raw) % len(EVENTS)]
+        headers[name] = "sha256=" + hmac.new(GITHUB, raw, hashlib.sha256).hexdigest()
+    case.headers = headers
 """
 
 
@@ -57,7 +105,7 @@ def gateway(tmp_path):
         "health_report": "health_report.json",
         "timestamps": {"max_future_s": 1e12},
     }
-    env = {"ST_TOKEN": TOKEN, "ST_MLFLOW_SECRET": "mlflow-webhook-secret", "ST_GITHUB_SECRET": "github-secret"}
+    env = {"ST_TOKEN": TOKEN, "ST_MLFLOW_SECRET": MLFLOW_SECRET, "ST_GITHUB_SECRET": GITHUB_SECRET}
     live = LiveGateway(tmp_path, settings, env)
     yield live
     live.stop()
@@ -66,6 +114,7 @@ def gateway(tmp_path):
 @pytest.mark.timeout(600)
 def test_schemathesis_checks_all_finds_no_failure(gateway, tmp_path):
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
+    (tmp_path / "signed_webhooks.py").write_text(HOOKS)
     report = tmp_path / "report.json"
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(tmp_path / "schemathesis.toml"),
@@ -77,8 +126,8 @@ def test_schemathesis_checks_all_finds_no_failure(gateway, tmp_path):
         "--report", "json", "--report-json-path", str(report),
         "--no-color", "--output-truncate", "true",
     ]  # fmt: skip
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=540,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "SCHEMATHESIS_HOOKS": "signed_webhooks"}
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=540, env=env)
     output = run.stdout + run.stderr
     print(command[5:], output[-3000:], sep="\n")  # shown by pytest on failure and with -s
     assert run.returncode == 0, output[-6000:]
@@ -90,9 +139,10 @@ def test_schemathesis_checks_all_finds_no_failure(gateway, tmp_path):
     assert summary["failures"] == [] and summary["errors"] == []
     generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", output).groups())
     assert generated == passed == cases["generated"] >= 11 * EXAMPLES // 2
-    # Valid data got through: every Bearer operation taking a body accepted some of it (2xx).
+    # Valid data got through: every operation taking a body accepted some of it (2xx), signed webhooks too.
     rates = summary["valid_rates"]
     for operation in ("POST /api/v1/metrics/ingest", "POST /api/v1/events/ingest",
-                      "POST /api/v1/integrations/user-sync", "POST /api/v1/integrations/webhooks"):  # fmt: skip
+                      "POST /api/v1/integrations/user-sync", "POST /api/v1/integrations/webhooks",
+                      "POST /mlflow/webhook", "POST /github/webhook"):  # fmt: skip
         assert sum(phase["accepted"] for phase in rates[operation].values()) > 0, operation
     assert not gateway.errors_logged()
