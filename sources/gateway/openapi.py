@@ -215,12 +215,17 @@ def _models() -> dict[tuple[str, str], type[BaseModel]]:
     }
 
 
-def install_openapi(app: FastAPI, config, wall_clock=time.time) -> None:
-    """Make ``app.openapi()`` return the document of :data:`ROUTES` for ``config`` (a ``GatewayConfig``),
-    built again at each call: its latest accepted timestamp is ``wall_clock()`` + ``max_future_s``."""
+def install_openapi(app: FastAPI, config, wall_clock=time.time, max_age_s: float = 1.0) -> None:
+    """Make ``app.openapi()`` return the document of :data:`ROUTES` for ``config`` (a ``GatewayConfig``). Its
+    latest accepted timestamp is ``wall_clock()`` + ``max_future_s`` as of when it was built (~12 ms); it is
+    built again when older than ``max_age_s`` (what it states stays accepted as it ages)."""
+    built: list = [None, None]  # [wall clock s, document]
 
     def openapi() -> dict:
-        return _document(app, config, int(wall_clock() * 1000))
+        now = wall_clock()
+        if built[1] is None or not 0 <= now - built[0] < max_age_s:
+            built[:] = [now, _document(app, config, int(now * 1000))]
+        return built[1]
 
     app.openapi = openapi
 
@@ -230,10 +235,10 @@ def _document(app: FastAPI, config, now_ms: int) -> dict[str, Any]:
 
     document = get_openapi(title=app.title, version=app.version, routes=app.routes)
     components = document.setdefault("components", {})
-    components["securitySchemes"] = {
-        name: scheme for name, scheme in _SECURITY_SCHEMES.items()
-        if name == "bearer" or any({name: []} in route.security for route in ROUTES.values())
-    }  # fmt: skip
+    served = [ROUTES[(method, path)] for path, operations in document.get("paths", {}).items()
+              for method in operations if (method, path) in ROUTES]  # fmt: skip
+    components["securitySchemes"] = {name: scheme for name, scheme in _SECURITY_SCHEMES.items()
+                                     if any({name: []} in route.security for route in served)}  # fmt: skip
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = {
         "type": "object",
