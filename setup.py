@@ -46,7 +46,7 @@ EXTRAS = {
     "prometheus": ["prometheus-client>=0.20"],
     "ldap": ["ldap3>=2.9"],
     "github": ["PyGithub>=2.5"],
-    "gateway": ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6", "uvloop>=0.19", "orjson>=3.9"],
+    "gateway": ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6", "uvloop>=0.19", "orjson>=3.9", "msgspec>=0.18"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [

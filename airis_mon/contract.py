@@ -51,6 +51,7 @@ __all__ = [
     "MetricsPayload",
     "PayloadTimestamp",
     "TimestampRange",
+    "check_timestamp",
     "payload_kind",
     "payload_problems",
     "safe_text",
@@ -286,11 +287,17 @@ def _group(pattern: str) -> str:
 _DEFAULT_RANGE = TimestampRange()
 
 
-def _accepted_timestamp(value: Any, info: ValidationInfo) -> Any:
-    context = info.context or {}
+def check_timestamp(value: Any, context: dict | None) -> None:
+    """Check a payload ``timestamp`` against the range of a validation ``context``
+    (:meth:`TimestampRange.context`; the default range without one): ``ValueError`` naming the problem."""
+    context = context or {}
     accepted = context.get(_RANGE_KEY, _DEFAULT_RANGE)
     check = accepted.exact_epoch_ms if context.get(_EXACT_KEY) else accepted.epoch_ms
-    check(value, context.get(_NOW_KEY))  # ValueError names the problem
+    check(value, context.get(_NOW_KEY))
+
+
+def _accepted_timestamp(value: Any, info: ValidationInfo) -> Any:
+    check_timestamp(value, info.context)
     return value
 
 
