@@ -28,7 +28,7 @@ from pipelines.live.metrics import LiveMetrics, serve_metrics
 from pipelines.live.outbox import Outbox
 from pipelines.live.runner import LiveRunner
 from pipelines.main import notification_sinks
-from sources.gateway.spool import SpoolWriter
+from sources.gateway.spool import SpoolWriter, closed_segments
 from sources.prometheus import PrometheusConfig, ReadFromPrometheus
 from sources.prometheus.poller import PrometheusPoller
 from tests.conftest import DAY_MS
@@ -188,6 +188,11 @@ def test_metrics_scraped_with_the_prometheus_source(tmp_path, monkeypatch):
         assert len(slack.requests) == 6  # 3 notifications, each: 500 (retried), then 400 (dead-lettered)
 
 
+def _open_bytes(writer: SpoolWriter) -> int:
+    """The size of the writer's open segment (bytes)."""
+    return sum(path.stat().st_size for path in writer.directory.glob("open-*.jsonl"))
+
+
 def _cycle(runner: LiveRunner, metrics: LiveMetrics, now_ms: int) -> tuple[float, float]:
     """One cycle recorded as ``pipelines.serve`` records it; returns its wall-clock (start, end), s."""
     began = time.time()
@@ -205,10 +210,11 @@ def _scenario(runner: LiveRunner, outbox: Outbox, metrics: LiveMetrics, scraper:
     phase1_api = [p for m, fraud in enumerate([40.0, 420.0, 420.0, 420.0]) for p in _api(m, fraud, 55.0)]
     phase1_edge = [p for m in range(4) for p in _edge(m)]
     written = time.time()
-    api_bytes = api.append([*phase1_api, EVENT, BAD])
-    edge_bytes = edge.append(phase1_edge)
+    api.append([*phase1_api, EVENT, BAD])
+    edge.append(phase1_edge)
     api.close()
     edge.close()
+    api_bytes, edge_bytes = (sum(p.stat().st_size for p in closed_segments(w.directory)) for w in (api, edge))
 
     s0 = scraper.scrape()  # before any cycle: the closed segments wait
     assert s0["airis_mon_spool_backlog_bytes"] == {"integration=api": api_bytes, "integration=edge": edge_bytes}
@@ -279,7 +285,8 @@ def _scenario(runner: LiveRunner, outbox: Outbox, metrics: LiveMetrics, scraper:
     api.close()
     edge.close()
     opened_after = time.time()
-    left_open = edge.append(_edge(6)[:2])  # still in the open segment: not read by the cycle
+    edge.append(_edge(6)[:2])  # still in the open segment: not read by the cycle
+    left_open = _open_bytes(edge)
     opened_by = time.time()
     start3, end3 = _cycle(runner, metrics, now_ms=T0 + 6 * MINUTE + 15 * SECOND)
 
@@ -293,7 +300,8 @@ def _scenario(runner: LiveRunner, outbox: Outbox, metrics: LiveMetrics, scraper:
     assert beam_points["up"] == {"": 1.0}
 
     assert outbox.deliver_pending() == 4
-    left_open += edge.append(_edge(6)[2:])  # the open segment grows (its mtime is now; its age is not)
+    edge.append(_edge(6)[2:])  # the open segment grows (its mtime is now; its age is not)
+    left_open = _open_bytes(edge)
     before = time.time()
     s3 = scraper.scrape()
     after = time.time()
