@@ -40,8 +40,8 @@ Default limits, and why:
   points; a client with more sends several requests. The body is read within this bound, so a request
   costs at most this much memory however large it claims to be.
 - ``rate_limit_per_s`` 20,000 requests/s per token (bursts of 40,000): about four times what one
-  gateway process can answer at all (``python -m benchmarks.gateway`` on 2 cores: ~2,200 requests/s
-  accepted at 1 metric a request, ~4,700/s when answering 429s), so a client alone is never refused
+  gateway process can answer at all (``python -m benchmarks.gateway`` on 2 cores: ~5,300 requests/s
+  accepted at 1 metric a request from 32 clients), so a client alone is never refused
   traffic the gateway could take; it is a guard against a runaway client among several, and meant to be
   set lower per deployment (the share one client may take). It limits requests, not points: a client
   batching 100 points a request is not penalised for batching. An earlier default of 50/s refused 90 %
