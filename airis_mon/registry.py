@@ -77,7 +77,8 @@ COMPONENTS: tuple[Component, ...] = (
         "github",
         "sources.github.config:GithubConfig",
         "sources.github.transform:ReadFromGithub",
-        "GitHub Actions workflow runs (PyGithub): a workflow_run event and workflow_duration (s) per completed run",
+        "GitHub Actions workflow runs and jobs (PyGithub): workflow_run / workflow_job events, workflow_duration, "
+        "job_duration and job_queue_duration (s) per completed run and job",
     ),
     Component(
         "source",

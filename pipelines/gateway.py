@@ -82,8 +82,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
 
     def rotate() -> None:
+        """Close segments past their age; every 10 minutes, delete keys files past the dedup window."""
+        ticks = 0
         while not stop.wait(1.0):
             writer.rotate_if_due()
+            ticks += 1
+            if config.handoff == "spool" and ticks % 600 == 0:
+                from sources.gateway.spool import prune_keys
+
+                prune_keys(config.spool, time.time() - config.dedup_window_s)
 
     def announce() -> None:
         # Everything allocated so far lives as long as the process: keep the collector from scanning it

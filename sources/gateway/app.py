@@ -56,7 +56,7 @@ from sources.gateway.config import GatewayConfig
 from sources.gateway.dedup import KeyMemory
 from sources.gateway.envelope import SpoolEntry
 from sources.gateway.fastpath import FastPaths
-from sources.gateway.spool import find_acknowledged
+from sources.gateway.spool import find_acknowledged, prune_keys
 
 __all__ = ["UserIn", "UserSyncPayload", "WebhookRegistration", "create_app"]
 
@@ -269,6 +269,7 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     keys = KeyMemory(config.dedup_window_s, config.dedup_max_keys)
     if config.handoff == "spool":
         keys.load(config.spool, wall_clock())
+        prune_keys(config.spool, wall_clock() - config.dedup_window_s)  # keys files nobody needs any more
     storer = Storer(writer, keys, wall_clock)
     limit = config.max_body_bytes
 

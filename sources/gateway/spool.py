@@ -53,6 +53,7 @@ __all__ = [
     "find_acknowledged",
     "mark_processed",
     "oldest_unread_ms",
+    "prune_keys",
     "segment_payloads",
     "spooled_keys",
 ]

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,14 @@ def test_a_failed_store_is_forgotten_so_the_retry_is_accepted(gateway):
     retried = gateway.client.post("/api/v1/metrics/ingest", json=body(), headers=keyed)
     assert retried.status_code == 202 and retried.json()["duplicate"] is False
     assert gateway.stored() == [body()]
+
+
+def test_keys_files_older_than_the_window_are_pruned_at_start(tmp_path, monkeypatch):
+    gateway = Gateway(tmp_path, monkeypatch, dedup_window_s=600)
+    gateway.client.post("/api/v1/metrics/ingest", json=body(), headers={**AUTH, "Idempotency-Key": "k-prune"})
+    gateway.writer.close()
+    (keys_file,) = (gateway.spool / "keys").glob("*.keys")
+    old = NOW_S - 601
+    os.utime(keys_file, (old, old))
+    gateway.start()
+    assert not keys_file.exists()
