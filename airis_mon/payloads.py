@@ -1,15 +1,6 @@
-"""The public ingestion contract (the seed's payloads) and its parser.
-
-Metrics payload::
-
-    {"timestamp": 1732838400000, "source": "tensorflow_serving",
-     "metrics": [{"name": "inference_latency", "value": 41.7, "unit": "ms",
-                  "tags": {"model_name": "fraud", "model_version": "12"}}]}
-
-Event payload::
-
-    {"timestamp": "2024-11-29T00:00:00Z", "event_type": "model_version_status",
-     "source": "mlflow", "severity": "info", "data": {...}}
+"""The parser of the public ingestion contract's payloads (the models and the
+checks are :mod:`airis_mon.contract`, re-exported here; its docstring shows
+both payloads).
 
 ``timestamp`` may be epoch s/ms/µs/ns or ISO-8601 (see :mod:`airis_mon.timeutil`),
 never a boolean, and must lie in the accepted range (:class:`TimestampRange`;

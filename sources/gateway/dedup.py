@@ -64,6 +64,8 @@ class KeyMemory:
                 return known, False
             remembered = Remembered(digest, now_s, store())
             self._entries[key] = remembered
+            if len(self._entries) > self.max_keys:
+                self._entries.popitem(last=False)  # the oldest makes room
         remembered.ack.add_done_callback(lambda done, key=key: done.exception() is not None and self.forget(key))
         return remembered, True
 

@@ -55,11 +55,11 @@ import base64
 import hashlib
 import hmac
 import re
-import threading
-from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Any
 
 from airis_mon.errors import PermanentError
+from sources.gateway.dedup import KeyMemory
 from sources.github.events import normalize_github
 from sources.normalize_util import as_dict, as_str, event, first_time_ms
 
@@ -188,7 +188,7 @@ def verify_github(secret: bytes, signature_header: str | None, raw_body: bytes) 
 
 
 class ReplayGuard:
-    """Remembers recent delivery ids to refuse a replayed (or re-sent) delivery.
+    """Remembers recent delivery ids to refuse a replayed (or re-sent) delivery, in memory.
 
     An id is remembered for ``2 * tolerance_s`` seconds: a delivery whose
     timestamp passed :func:`verify_mlflow` can only be replayed while that
@@ -196,7 +196,8 @@ class ReplayGuard:
     buys nothing. Memory is bounded by ``max_entries``: when full, the oldest
     id is forgotten first (size it above peak deliveries per window).
     Thread-safe. Call :meth:`seen` only after the signature is verified, so
-    that forged requests cannot fill the memory.
+    that forged requests cannot fill the memory. The gateway itself keeps ids
+    durably (:class:`sources.gateway.dedup.KeyMemory`, which this wraps).
     """
 
     def __init__(self, tolerance_s: int = 300, max_entries: int = 100_000):
@@ -204,34 +205,23 @@ class ReplayGuard:
             raise ValueError("tolerance_s and max_entries must be positive")
         self.window_s = 2 * tolerance_s
         self.max_entries = max_entries
-        self._first_seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memory = KeyMemory(self.window_s, max_entries)
 
     def __len__(self) -> int:
-        return len(self._first_seen)
-
-    def _evict(self, now_s: float) -> None:
-        horizon = now_s - self.window_s
-        entries = self._first_seen
-        while entries:
-            oldest_id, first_seen = next(iter(entries.items()))
-            if first_seen > horizon and len(entries) <= self.max_entries:
-                break
-            del entries[oldest_id]
+        return len(self._memory)
 
     def seen(self, delivery_id: str, now_s: float) -> bool:
         """``True`` when ``delivery_id`` was already seen within the window;
         otherwise record it (at ``now_s``) and return ``False``."""
-        with self._lock:
-            self._evict(now_s)
-            first_seen = self._first_seen.get(delivery_id)
-            if first_seen is not None and now_s - first_seen < self.window_s:
-                return True
-            self._first_seen.pop(delivery_id, None)
-            self._first_seen[delivery_id] = now_s
-            if len(self._first_seen) > self.max_entries:
-                self._first_seen.popitem(last=False)
-            return False
+        _, first = self._memory.claim(delivery_id, "", now_s, _received)
+        return not first
+
+
+def _received() -> Future:
+    """The outcome of a delivery that needs no storing: done at once."""
+    done: Future = Future()
+    done.set_result("")
+    return done
 
 
 # --------------------------------------------------------------------------- MLflow

@@ -27,6 +27,7 @@ from sources.gateway.inbound import (
     verify_mlflow,
 )
 from tests.conftest import DAY_MS
+from tests.mutation import mutate
 
 TESTDATA = Path(__file__).parent / "testdata"
 SECRET = b"whsec-airis-mon-test-3f1b"
@@ -670,23 +671,6 @@ def test_normalize_github_garbage_never_raises(event_name, garbage):
 
 # --------------------------------------------------------------------------- mutated recorded bodies
 
-_WRONG_VALUES = [None, [], {}, "", "garbage", 0, -1, True, 1e308, 10**40, "2026-11-28T00:00:00Z", {"login": 5}]
-
-
-def _mutate(value, rng: random.Random):
-    """A copy of a JSON value with some fields dropped or replaced by values of the wrong type."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            roll = rng.random()
-            if roll < 0.1:
-                continue
-            out[key] = rng.choice(_WRONG_VALUES) if roll < 0.25 else _mutate(item, rng)
-        return out
-    if isinstance(value, list):
-        return [_mutate(item, rng) for item in value]
-    return value
-
 
 @pytest.mark.parametrize("name", GITHUB_SAMPLES + MLFLOW_SAMPLES)
 def test_mutated_recorded_bodies_never_raise(name):
@@ -697,7 +681,7 @@ def test_mutated_recorded_bodies_never_raise(name):
         (e for e in ("workflow_run", "push", "pull_request", "ping") if event_name.startswith(e)), "release"
     )
     for _ in range(150):
-        mutated = _mutate(copy.deepcopy(recorded), rng)
+        mutated = mutate(copy.deepcopy(recorded), rng)
         if name.startswith("mlflow_"):
             out = normalize_mlflow(mutated, RECEIVED_MS)
             assert len(out) == 1

@@ -41,6 +41,11 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from pydantic import SecretStr
+
+from airis_mon.retry import RetryConfig
+from sources.github.config import GithubConfig
+from sources.polling import PollSettings
 from tests.sinks.receivers import Receiver, Recorded
 
 __all__ = ["TOKEN", "GithubFake", "iso"]
@@ -365,3 +370,15 @@ class GithubFake(Receiver):
             return self._error(422, "Invalid request.")
         base = f"{self.url}/repositories/{self.repositories[full_name]}/actions/runs/{run_id}/jobs"
         return self._page(jobs, query, base, "jobs")
+
+
+#: The repository the tests poll, and a retry policy fast enough for tests.
+REPO = "octo-org/fraud-model"
+FAST = RetryConfig(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
+
+
+def poller_config(fake: GithubFake, **overrides) -> GithubConfig:
+    """A ``github`` source config polling ``REPO`` on ``fake`` (fields overridable)."""
+    values = {"name": "gh", "base_url": fake.url, "token": SecretStr(TOKEN), "repositories": [REPO],
+              "request_interval_s": 0, "timeout_s": 5, "poll": PollSettings(retry=FAST)}  # fmt: skip
+    return GithubConfig(**(values | overrides))

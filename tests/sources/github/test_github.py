@@ -17,45 +17,25 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from airis_mon.errors import PermanentError, TransientError
 from airis_mon.payloads import parse_payload
-from airis_mon.retry import RetryConfig
 from airis_mon.schema import tags_from_json
 from airis_mon.timeutil import ms_to_iso
 from sources.gateway.inbound import normalize_github
 from sources.github import GithubConfig, ReadFromGithub
 from sources.github.client import GithubClient
 from sources.github.poller import GithubPoller
-from sources.polling import PollSettings
 from tests.conftest import DAY_MS
-from tests.sources.github.github_fake import TOKEN, GithubFake
+from tests.sources.github.github_fake import REPO, TOKEN, GithubFake, poller_config
 
-FAST = RetryConfig(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
 NOW = int(time.time()) * 1000  # whole seconds, like GitHub's timestamps
 MINUTE, HOUR = 60_000, 3_600_000
-REPO = "octo-org/fraud-model"
 WEBHOOK_TESTDATA = Path(__file__).parents[1] / "gateway" / "testdata"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with GithubFake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    server.add_repository(REPO)
-    return server
-
-
-def config(fake: GithubFake, **overrides) -> GithubConfig:
-    values = {"name": "gh", "base_url": fake.url, "token": SecretStr(TOKEN), "repositories": [REPO],
-              "request_interval_s": 0, "timeout_s": 5, "poll": PollSettings(retry=FAST)}  # fmt: skip
-    return GithubConfig(**(values | overrides))
+config = poller_config
 
 
 def make_poller(fake: GithubFake, **overrides) -> GithubPoller:

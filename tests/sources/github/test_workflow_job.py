@@ -17,18 +17,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pydantic import SecretStr
 
 from airis_mon.errors import TransientError
 from airis_mon.payloads import EventPayload, MetricsPayload, parse_payload
-from airis_mon.retry import RetryConfig
 from airis_mon.schema import RAW_POINT_SCHEMA, tags_from_json
 from airis_mon.timeutil import to_epoch_ms
 from sources.gateway.inbound import normalize_github
-from sources.github import GithubConfig
 from sources.github.poller import GithubPoller
-from sources.polling import PollSettings
-from tests.sources.github.github_fake import TOKEN, GithubFake
+from tests.mutation import mutate
+from tests.sources.github.github_fake import REPO, GithubFake, poller_config
 from transforms.aggregate import aggregate_table
 from transforms.normalize import normalize_table
 from transforms.rules.config import ThresholdRule
@@ -42,8 +39,6 @@ SUCCESS = "completed.success.with-organization.payload.json"
 RECEIVED_MS = 1_795_824_000_000  # 2026-11-28T00:00:00Z
 MINUTE, HOUR = 60_000, 3_600_000
 NOW = int(time.time()) * 1000
-REPO = "octo-org/fraud-model"
-FAST = RetryConfig(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
 
 
 def example(name: str) -> dict:
@@ -202,23 +197,6 @@ def test_a_completed_job_without_both_times_or_ending_before_it_started_has_no_m
     assert [m["name"] for m in out[1]["metrics"]] == ["job_duration"] and "queue_s" not in out[0]["data"]
 
 
-_WRONG_VALUES = [None, [], {}, "", "garbage", 0, -1, True, 1e308, 10**40, "2026-11-28T00:00:00Z", {"login": 5}]
-
-
-def _mutate(value, rng: random.Random):
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            roll = rng.random()
-            if roll < 0.1:
-                continue
-            out[key] = rng.choice(_WRONG_VALUES) if roll < 0.25 else _mutate(item, rng)
-        return out
-    if isinstance(value, list):
-        return [_mutate(item, rng) for item in value]
-    return value
-
-
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_garbage_and_mutated_examples_never_raise_and_stay_in_the_contract(name):
     for garbage in (None, [], "text", {}, {"workflow_job": None}, {"workflow_job": {"labels": "ubuntu"}}):
@@ -227,7 +205,7 @@ def test_garbage_and_mutated_examples_never_raise_and_stay_in_the_contract(name)
         assert [p["event_type"] for p in out] == ["workflow_job"]
     rng = random.Random(name)
     for _ in range(100):
-        out = normalize_github("workflow_job", _mutate(example(name), rng), RECEIVED_MS)
+        out = normalize_github("workflow_job", mutate(example(name), rng), RECEIVED_MS)
         assert_contract(out)
         for payload in out:
             for metric in payload.get("metrics", []):
@@ -237,23 +215,8 @@ def test_garbage_and_mutated_examples_never_raise_and_stay_in_the_contract(name)
 # --- the poller: the same payloads from the REST API ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server():
-    with GithubFake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server):
-    server.reset()
-    server.add_repository(REPO)
-    return server
-
-
 def make_poller(fake: GithubFake, **overrides) -> GithubPoller:
-    values = {"name": "gh", "base_url": fake.url, "token": SecretStr(TOKEN), "repositories": [REPO],
-              "request_interval_s": 0, "timeout_s": 5, "poll": PollSettings(retry=FAST)}  # fmt: skip
-    poller = GithubPoller(GithubConfig(**(values | overrides)))
+    poller = GithubPoller(poller_config(fake, **overrides))
     poller.setup()
     return poller
 
