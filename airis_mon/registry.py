@@ -35,6 +35,7 @@ class Component:
     role: str = ""  # sinks: "storage" (every output) or "notify" (routed alerts)
     encoder_path: str = ""  # HTTP notification sinks: "module:EncoderClass" (config -> encoder)
     notifier_path: str = ""  # other notification sinks: "module:factory" (config -> Notifier)
+    extra: str = ""  # the pip extra its client library comes from (airis_mon.extras); "" for the core
 
     def config_model(self) -> type:
         return load_object(self.config_path)
@@ -71,6 +72,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.kubeflow.config:KubeflowConfig",
         "sources.kubeflow.transform:ReadFromKubeflow",
         "Kubeflow Pipelines runs: run and step durations, success rates, run state changes",
+        extra="kubeflow",
     ),
     Component(
         "source",
@@ -79,6 +81,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.github.transform:ReadFromGithub",
         "GitHub Actions workflow runs and jobs (PyGithub): workflow_run / workflow_job events, workflow_duration, "
         "job_duration and job_queue_duration (s) per completed run and job",
+        extra="github",
     ),
     Component(
         "source",
@@ -86,6 +89,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.ldap.config:LdapConfig",
         "sources.ldap.transform:ReadFromLdap",
         "LDAP / Active Directory users (paged search, LDAPS/StartTLS): one user_sync event per poll",
+        extra="ldap",
     ),
     Component(
         "source",
@@ -93,6 +97,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.mlflow.config:MlflowConfig",
         "sources.mlflow.transform:ReadFromMlflow",
         "MLflow model registry: model_version_status events for new versions, stage/alias/tag/status changes",
+        extra="mlflow",
     ),
     Component(
         "source",
@@ -100,6 +105,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.prometheus.config:PrometheusConfig",
         "sources.prometheus.transform:ReadFromPrometheus",
         "Prometheus exposition of model servers (TorchServe, Triton/KServe, vLLM): rates and histogram quantiles",
+        extra="prometheus",
     ),
     Component(
         "source",
@@ -107,6 +113,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.tfserving.config:TFServingConfig",
         "sources.tfserving.transform:ReadFromTFServing",
         "TensorFlow Serving over gRPC: version states, a timed Predict probe, its Prometheus metrics",
+        extra="tfserving",
     ),
     Component(
         "source",
@@ -114,6 +121,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.cloudwatch.config:CloudWatchConfig",
         "sources.cloudwatch.transform:ReadFromCloudWatch",
         "AWS CloudWatch (AWS/SageMaker): endpoint invocations, 4XX/5XX errors, model/overhead latency per statistic",
+        extra="aws",
     ),
     Component(
         "source",
@@ -121,6 +129,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sources.vertex.config:VertexConfig",
         "sources.vertex.transform:ReadFromVertex",
         "GCP Vertex AI endpoints via Cloud Monitoring: prediction/error counts, latency p50/p95/p99, replicas",
+        extra="gcp",
     ),
     Component(
         "transform",
@@ -151,6 +160,7 @@ COMPONENTS: tuple[Component, ...] = (
         "sinks.bigquery.transform:WriteToBigQueryStorage",
         "BigQuery tables per record kind (metrics, aggregates, events, alerts, dead letters), day-partitioned",
         role="storage",
+        extra="gcp",
     ),
     Component(
         "sink",

@@ -66,6 +66,7 @@ import pyarrow.parquet as pq
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from airis_mon import streams
+from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.schema import RAW_POINT_SCHEMA, canonical_tags, tags_from_json
 from airis_mon.timeutil import to_epoch_ms
 from benchmarks.measure import PEAK, PathResult, counter, format_table, log, measure, options, warm_up
@@ -582,4 +583,5 @@ def _print_report(report: dict, results: Sequence[PathResult], baseline_pps: flo
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with one_line_on_missing_extra("python -m benchmarks.aggregate"):
+        sys.exit(main())

@@ -60,9 +60,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dateutil.tz import tzlocal
 
+from airis_mon.extras import COMMAND_EXTRAS, exit_if_missing, one_line_on_missing_extra
+
+if __name__ == "__main__":  # its imports below need boto3
+    exit_if_missing("python -m benchmarks.backfill", *COMMAND_EXTRAS["benchmarks.backfill"])
+
 from airis_mon.config import parse_config
 from benchmarks.measure import PEAK, PathResult, format_table, log, measure, warm_up
-from pipelines.backfill import fetch_chunks, store_and_evaluate
+from pipelines.backfill import store_and_evaluate
+from sources.cloudwatch.backfill import fetch_chunks
 from sources.cloudwatch.client import CloudWatchClient, MetricQuery
 from sources.cloudwatch.config import DEFAULT_METRICS, DEFAULT_STATISTICS
 from sources.cloudwatch.planner import MAX_QUERIES_PER_CALL, plan_chunks
@@ -385,4 +391,5 @@ def _print_report(report: dict, results: Sequence[PathResult]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with one_line_on_missing_extra("python -m benchmarks.backfill"):
+        sys.exit(main())

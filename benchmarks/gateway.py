@@ -61,6 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airis_mon.extras import one_line_on_missing_extra
 from benchmarks.gateway_baseline import uvicorn_options_in_source
 from benchmarks.gateway_load import TOKEN_ENV, parse_request_id
 from benchmarks.live_load import free_port
@@ -91,6 +92,7 @@ started = time.perf_counter()
 import pipelines.gateway, uvicorn
 seconds = time.perf_counter() - started
 sys.stderr.write("-- end of the timed import\\n")
+from airis_mon.extras import one_line_on_missing_extra
 from sources.gateway.config import GatewayConfig
 fields = GatewayConfig.model_fields
 keys = ("rate_limit_per_s", "rate_limit_burst", "max_body_bytes", "max_segment_bytes", "max_segment_age_s",
@@ -606,4 +608,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m benchmarks.gateway"):
+        sys.exit(run())

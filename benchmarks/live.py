@@ -40,6 +40,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from airis_mon.extras import one_line_on_missing_extra
 from benchmarks.live_load import Load, free_port, model_name, rotating_incidents, wait_until_serving
 from tests.sinks.receivers import Receiver
 from tests.sinks.slack.slack_receiver import slack_webhook
@@ -230,4 +231,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m benchmarks.live"):
+        sys.exit(run())

@@ -30,123 +30,29 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import random
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
-import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import Config, load_config
-from airis_mon.errors import AirisError, ConfigError, PermanentError, TransientError
-from airis_mon.files import write_atomically
-from airis_mon.retry import Attempt, Outcome, RetryConfig, with_retries
+from airis_mon.errors import AirisError, ConfigError
+from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
 from airis_mon.schema import Event
-from airis_mon.timeutil import ms_to_iso, to_epoch_ms
+from airis_mon.timeutil import to_epoch_ms
 from pipelines.backtest import ReadAggregates, stored_window_seconds
 from pipelines.main import build_pipeline, run_key_for
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
-from sources.cloudwatch.client import CloudWatchClient
 from sources.cloudwatch.config import CloudWatchConfig
-from sources.cloudwatch.planner import MAX_QUERIES_PER_CALL, Chunk, plan_chunks
-from sources.cloudwatch.poller import CloudWatchPoller
 from sources.point_files import PointFilesConfig
 from transforms.enrich import EnrichAlerts
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences
 
-__all__ = ["backfill_config", "chunk_path", "fetch_chunks", "plan_slices", "run", "store_and_evaluate"]
-
-RETRY = RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=30.0, max_total_s=300.0)
-
-
-def chunk_path(folder: Path, chunk: Chunk) -> Path:
-    return folder / f"chunk-{chunk.start_s}-{chunk.end_s}-{chunk.period_s}.parquet"
-
-
-def _write_chunk(path: Path, table: pa.Table) -> None:
-    # Same table -> same bytes (pyarrow writes no time stamp), so re-fetching a chunk changes nothing downstream.
-    # Dictionary columns are stored as Parquet dictionary pages; without the Arrow schema, readers get strings.
-    write_atomically(path, lambda temporary: pq.write_table(table, temporary, compression="zstd", store_schema=False))
-
-
-class _Progress:
-    """``chunks 3/12 [=====>     ] 25%  ETA 0:41`` on a terminal, nothing otherwise."""
-
-    def __init__(self, total: int, label: str, stream=sys.stderr):
-        self.total, self.label, self.stream = total, label, stream
-        self.enabled = stream.isatty()
-        self.started = time.monotonic()
-        self.fetched = 0
-
-    def update(self, done: int, fetched_now: bool) -> None:
-        self.fetched += fetched_now
-        if not self.enabled or not self.total:
-            return
-        share = done / self.total
-        elapsed = time.monotonic() - self.started
-        remaining = (elapsed / self.fetched) * (self.total - done) if self.fetched else 0.0
-        bar = ("=" * int(share * 20)).ljust(20)
-        eta = f"{int(remaining // 60)}:{int(remaining % 60):02d}"
-        self.stream.write(f"\r{self.label} chunks {done}/{self.total} [{bar}] {share:4.0%}  ETA {eta} ")
-        if done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def fetch_chunks(
-    config: CloudWatchConfig,
-    start_s: int,
-    end_s: int,
-    folder: Path,
-    now_s: int | None = None,
-    client: CloudWatchClient | None = None,
-) -> list[Path]:
-    """Fetch the chunks of [start_s, end_s) not fetched yet; return every chunk file, in time order.
-
-    ``client``: the CloudWatch client to use (default: one built from ``config``).
-    """
-    poller = CloudWatchPoller(config, client)
-    poller.setup()
-    try:
-        queries = poller.queries()
-        per_call = min(max(1, len(queries)), MAX_QUERIES_PER_CALL)  # the client sends queries 500 per call
-        chunks = plan_chunks(start_s, end_s, int(now_s if now_s is not None else time.time()), per_call)
-        progress = _Progress(len(chunks), config.name)
-        paths = []
-        for done, chunk in enumerate(chunks, start=1):
-            path = chunk_path(folder, chunk)
-            fetched_now = not path.exists()
-            if fetched_now:
-                _write_chunk(path, _fetch_with_retries(poller, queries, chunk))
-            paths.append(path)
-            progress.update(done, fetched_now)
-        return paths
-    finally:
-        poller.teardown()
-
-
-def _fetch_with_retries(poller: CloudWatchPoller, queries, chunk: Chunk) -> pa.Table:
-    table = None
-
-    def attempt() -> Attempt:
-        nonlocal table
-        try:
-            table = poller.fetch_table(queries, chunk.start_s, chunk.end_s, chunk.period_s)
-        except TransientError as error:
-            return Attempt(Outcome.RETRY, None, str(error))
-        except PermanentError as error:
-            return Attempt(Outcome.PERMANENT, None, str(error))
-        return Attempt(Outcome.DELIVERED, None, "")
-
-    last, _, reason = with_retries(attempt, RETRY, time.monotonic, time.sleep, random.Random())
-    if last.outcome is not Outcome.DELIVERED or table is None:
-        raise PermanentError(f"chunk {ms_to_iso(chunk.start_s * 1000)}..{ms_to_iso(chunk.end_s * 1000)}: {reason}")
-    return table
+__all__ = ["backfill_config", "plan_slices", "run", "store_and_evaluate"]
 
 
 def _parquet_storage(config: Config, output: str) -> list[ParquetSinkConfig]:
@@ -256,7 +162,11 @@ def _run_graph(config: Config, output: str, beam_args: Sequence[str]) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.backfill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.backfill",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Needs: {install_hint(COMMAND_EXTRAS['pipelines.backfill'])}",
+    )
     parser.add_argument("--config", required=True, help="YAML config with `type: cloudwatch` integrations and rules")
     parser.add_argument("--start", required=True, help="ISO-8601 start of the range (inclusive)")
     parser.add_argument("--end", required=True, help="ISO-8601 end of the range (exclusive)")
@@ -269,6 +179,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         help=f"points per storage run (memory: about 80 bytes a point). Default: {DEFAULT_SLICE_POINTS}",
     )
     args, beam_args = parser.parse_known_args(argv)
+    require("python -m pipelines.backfill", *COMMAND_EXTRAS["pipelines.backfill"])
+    from sources.cloudwatch.backfill import fetch_chunks
+
     try:
         config = load_config(args.config)
         start_s, end_s = to_epoch_ms(args.start) // 1000, to_epoch_ms(args.end) // 1000
@@ -293,4 +206,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m pipelines.backfill"):
+        sys.exit(run())

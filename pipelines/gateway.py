@@ -1,4 +1,4 @@
-"""The ingestion gateway: the seed's HTTP API, authenticated, validated, rate limited, and durably handed
+"""The ingestion gateway: AIRIS-MON's inbound HTTP API, authenticated, validated, rate limited, and durably handed
 to the pipeline through a spool (or Pub/Sub).
 
     python -m pipelines.gateway --config airis-mon.yaml [--integration api]
@@ -28,11 +28,11 @@ from pydantic import ValidationError
 
 from airis_mon.config_file import integration_entries, read_document
 from airis_mon.errors import ConfigError
+from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
 from airis_mon.validation import describe_validation_error
-from sources.gateway.app import UserIn, create_app
 from sources.gateway.config import GatewayConfig
 
-__all__ = ["UserIn", "create_app", "load_gateway_config", "run"]
+__all__ = ["load_gateway_config", "run", "uvicorn_options"]
 
 LOG = logging.getLogger("airis_mon.gateway")
 
@@ -66,12 +66,19 @@ def _writer(config: GatewayConfig):
 def run(argv: Sequence[str] | None = None) -> int:
     """Entry point: serve until SIGINT/SIGTERM; the open spool segment is closed on exit."""
     started = time.monotonic()
-    import uvicorn
-
-    parser = argparse.ArgumentParser(prog="python -m pipelines.gateway", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.gateway",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Needs: {install_hint(COMMAND_EXTRAS['pipelines.gateway'])}",
+    )
     parser.add_argument("--config", required=True, help="YAML config with one `type: gateway` integration")
     parser.add_argument("--integration", default=None, help="which gateway integration, when there are several")
     args = parser.parse_args(argv)
+    require("python -m pipelines.gateway", *COMMAND_EXTRAS["pipelines.gateway"])
+    import uvicorn
+
+    from sources.gateway.app import create_app
+
     try:
         config = load_gateway_config(args.config, args.integration)
     except ConfigError as error:
@@ -121,4 +128,5 @@ def uvicorn_options(config: GatewayConfig) -> dict:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m pipelines.gateway"):
+        sys.exit(run())

@@ -34,17 +34,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import requests
 
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
-from pipelines.live.metrics import LiveMetrics, serve_metrics
+from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
 from pipelines.live.outbox import Outbox
 from pipelines.live.runner import LiveRunner, describe
 from pipelines.main import notification_sinks
 from pipelines.options import DEFAULT_OUTPUT
 from sources.gateway.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from pipelines.live.metrics import LiveMetrics
 
 __all__ = ["run"]
 
@@ -112,7 +116,12 @@ def _deliver_forever(outbox: Outbox, stop: threading.Event) -> None:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.serve", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.serve",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Needs: {install_hint(COMMAND_EXTRAS['pipelines.serve'])}, and the extra of each configured "
+        "integration (gateway for a `type: gateway` one)",
+    )
     parser.add_argument("--config", required=True, help="the YAML config (integrations, rules, sinks, live)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"storage folder (default {DEFAULT_OUTPUT})")
     parser.add_argument("--num_shards", type=int, default=4, help="aggregation shards per cycle (default 4)")
@@ -166,6 +175,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    require("python -m pipelines.serve", *COMMAND_EXTRAS["pipelines.serve"], *(["gateway"] if gateways else []))
+    from pipelines.live.metrics import LiveMetrics, serve_metrics
+
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -225,4 +237,5 @@ def _cycles(runner: LiveRunner, metrics: LiveMetrics, gateways: list[_Gateway], 
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m pipelines.serve"):
+        sys.exit(run())

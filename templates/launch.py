@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from airis_mon.extras import one_line_on_missing_extra
 from pipelines.main import run
 
 __all__ = ["main"]
@@ -29,4 +30,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with one_line_on_missing_extra("python -m templates.launch"):
+        sys.exit(main())

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from airis_mon.extras import one_line_on_missing_extra
 from pipelines.options import AirisMonOptions
 
 __all__ = ["METADATA_PATH", "PARAMETER_UI", "MetadataError", "ParameterUi", "build_metadata", "main", "render"]
@@ -139,4 +140,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with one_line_on_missing_extra("python -m templates.make_metadata"):
+        sys.exit(main())

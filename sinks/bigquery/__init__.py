@@ -1,6 +1,6 @@
 """BigQuery storage: one day-partitioned, clustered table per record kind, rows appended."""
 
-from sinks.bigquery.config import BigQuerySinkConfig
-from sinks.bigquery.transform import WriteToBigQueryStorage
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["BigQuerySinkConfig", "WriteToBigQueryStorage"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(__name__, {"BigQuerySinkConfig": "config", "WriteToBigQueryStorage": "transform"})

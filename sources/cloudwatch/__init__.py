@@ -1,7 +1,7 @@
 """AWS CloudWatch / SageMaker endpoints: invocation counts, errors and latencies per endpoint variant,
 fetched with ``GetMetricData`` behind CloudWatch's publication lag."""
 
-from sources.cloudwatch.config import CloudWatchConfig
-from sources.cloudwatch.transform import ReadFromCloudWatch
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["CloudWatchConfig", "ReadFromCloudWatch"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(__name__, {"CloudWatchConfig": "config", "ReadFromCloudWatch": "transform"})

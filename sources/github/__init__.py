@@ -6,29 +6,9 @@ gateway imports it); ``GithubConfig``, ``GithubPoller`` and ``ReadFromGithub``
 are loaded on first use.
 """
 
-from __future__ import annotations
+from airis_mon.lazy import lazy_exports
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sources.github.config import GithubConfig
-    from sources.github.poller import GithubPoller
-    from sources.github.transform import ReadFromGithub
-
-__all__ = ["GithubConfig", "GithubPoller", "ReadFromGithub"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "GithubConfig":
-        from sources.github.config import GithubConfig
-
-        return GithubConfig
-    if name == "ReadFromGithub":
-        from sources.github.transform import ReadFromGithub
-
-        return ReadFromGithub
-    if name == "GithubPoller":
-        from sources.github.poller import GithubPoller
-
-        return GithubPoller
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(
+    __name__, {"GithubConfig": "config", "GithubPoller": "poller", "ReadFromGithub": "transform"}
+)

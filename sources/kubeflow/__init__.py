@@ -1,7 +1,7 @@
 """Kubeflow Pipelines runs (v2beta1 API, official ``kfp`` SDK): run and step
 durations, success rates and run state changes."""
 
-from sources.kubeflow.config import KubeflowConfig
-from sources.kubeflow.transform import ReadFromKubeflow
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["KubeflowConfig", "ReadFromKubeflow"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(__name__, {"KubeflowConfig": "config", "ReadFromKubeflow": "transform"})

@@ -1,8 +1,9 @@
 """LDAP / Active Directory users (``ldap3``): one ``user_sync`` event per poll, the same
 event the HTTP gateway emits for ``POST /api/v1/integrations/user-sync``."""
 
-from sources.ldap.config import LdapConfig
-from sources.ldap.mapping import to_user_records
-from sources.ldap.transform import ReadFromLdap
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["LdapConfig", "ReadFromLdap", "to_user_records"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(
+    __name__, {"LdapConfig": "config", "ReadFromLdap": "transform", "to_user_records": "mapping"}
+)

@@ -7,7 +7,9 @@ HTTP scrape (:mod:`sources.prometheus.client`) are reused by other sources
 (``tfserving``).
 """
 
-from sources.prometheus.config import PrometheusConfig, PrometheusTarget
-from sources.prometheus.transform import ReadFromPrometheus
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["PrometheusConfig", "PrometheusTarget", "ReadFromPrometheus"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(
+    __name__, {"PrometheusConfig": "config", "PrometheusTarget": "config", "ReadFromPrometheus": "transform"}
+)

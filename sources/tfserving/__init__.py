@@ -6,7 +6,15 @@ The official stubs come from ``tensorflow-serving-api`` (the ``tfserving``
 extra) and are imported lazily, in the poller's ``setup()``.
 """
 
-from sources.tfserving.config import ProbeTensor, TFServingConfig, TFServingModel
-from sources.tfserving.transform import ReadFromTFServing
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["ProbeTensor", "ReadFromTFServing", "TFServingConfig", "TFServingModel"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "ProbeTensor": "config",
+        "TFServingConfig": "config",
+        "TFServingModel": "config",
+        "ReadFromTFServing": "transform",
+    },
+)

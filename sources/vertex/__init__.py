@@ -1,7 +1,7 @@
 """GCP Vertex AI online prediction endpoints (``type: vertex``): prediction counts, errors,
 latency quantiles and replicas from Cloud Monitoring, endpoints from the Vertex AI API."""
 
-from sources.vertex.config import VertexConfig
-from sources.vertex.transform import ReadFromVertex
+from airis_mon.lazy import lazy_exports
 
-__all__ = ["ReadFromVertex", "VertexConfig"]
+# Loaded on first use: importing the config does not import the client library (the extra).
+__getattr__, __all__ = lazy_exports(__name__, {"VertexConfig": "config", "ReadFromVertex": "transform"})

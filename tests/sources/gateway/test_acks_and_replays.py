@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airis_mon.config import parse_config
-from pipelines.gateway import create_app
+from sources.gateway.app import create_app
 from sources.gateway.spool import SpoolWriter, closed_segments, mark_processed, segment_payloads
 from tests.conftest import DAY_MS, metrics_payload
 

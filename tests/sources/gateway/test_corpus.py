@@ -29,7 +29,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airis_mon.config import parse_config
-from pipelines.gateway import create_app
+from sources.gateway.app import create_app
 from sources.gateway.spool import SpoolWriter
 from tests.sources.gateway.live import LiveGateway
 

@@ -9,7 +9,7 @@ from google.pubsub_v1.types import PublishRequest, PublishResponse
 
 from airis_mon.config import parse_config
 from airis_mon.errors import ConfigError
-from pipelines.gateway import create_app
+from sources.gateway.app import create_app
 from sources.gateway.envelope import payloads_of
 from sources.gateway.handoff import PubSubHandoff
 from tests.conftest import DAY_MS, metrics_payload

@@ -5,7 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airis_mon.config import parse_config
-from pipelines.gateway import create_app
+from sources.gateway.app import create_app
 from sources.gateway.spool import SpoolWriter
 
 TOKEN = "t0ken-for-registration-tests"

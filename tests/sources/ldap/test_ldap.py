@@ -207,7 +207,7 @@ def test_the_poll_is_one_user_sync_event_of_the_public_contract(slapd, entry_uui
 
 
 def test_the_event_matches_the_gateway_user_sync_shape(slapd):
-    from pipelines.gateway import UserIn
+    from sources.gateway.app import UserIn
 
     event = LdapPoller(config(slapd)).poll(NOW)[0]
     assert event["source"] == "corp-ldap"  # no `source` set: the integration name

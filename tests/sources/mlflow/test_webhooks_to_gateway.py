@@ -11,7 +11,7 @@ import uvicorn
 from mlflow import MlflowClient
 
 from airis_mon.config import parse_config
-from pipelines.gateway import create_app
+from sources.gateway.app import create_app
 from sources.gateway.spool import SpoolWriter, segment_payloads
 from sources.mlflow import MlflowConfig
 from sources.mlflow.transform import MlflowRegistryPoller
