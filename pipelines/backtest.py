@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
+from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
 from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
 from transforms.rules.batch import EvaluateRules
@@ -185,4 +186,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m pipelines.backtest"):
+        sys.exit(run())

@@ -36,6 +36,7 @@ from airis_mon import streams
 from airis_mon.beamutil import InArrivalWindows
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
+from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
 from pipelines.live.checkpoint import (
@@ -505,4 +506,5 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(run())
+    with one_line_on_missing_extra("python -m pipelines.main"):
+        sys.exit(run())
