@@ -61,7 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
 from benchmarks.gateway_baseline import uvicorn_options_in_source
 from benchmarks.gateway_load import TOKEN_ENV, parse_request_id
 from benchmarks.live_load import free_port
@@ -89,10 +89,9 @@ integrations:
 _IMPORT_PROBE = """\
 import json, sys, time
 started = time.perf_counter()
-import pipelines.gateway, uvicorn
+import pipelines.gateway, sources.gateway.app, uvicorn
 seconds = time.perf_counter() - started
 sys.stderr.write("-- end of the timed import\\n")
-from airis_mon.extras import one_line_on_missing_extra
 from sources.gateway.config import GatewayConfig
 fields = GatewayConfig.model_fields
 keys = ("rate_limit_per_s", "rate_limit_burst", "max_body_bytes", "max_segment_bytes", "max_segment_age_s",
@@ -485,6 +484,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit status 1 when a target is missed")
     parser.add_argument("--json", action="store_true", help="also print every round as one JSON object")
     args = parser.parse_args(argv)
+    require("python -m benchmarks.gateway", *COMMAND_EXTRAS["benchmarks.gateway"])
     if args.smoke:
         args.seconds, args.warmup, args.repeats, args.starts = 2.0, 0.5, 1, 1
         cells = SMOKE_CELLS

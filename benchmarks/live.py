@@ -40,7 +40,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
 from benchmarks.live_load import Load, free_port, model_name, rotating_incidents, wait_until_serving
 from tests.sinks.receivers import Receiver
 from tests.sinks.slack.slack_receiver import slack_webhook
@@ -150,6 +150,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cycle", type=float, default=5, help="live.cycle_interval_s (default 5)")
     parser.add_argument("--breaches", type=int, default=4, help="series that breach, one after another (default 4)")
     args = parser.parse_args(argv)
+    require("python -m benchmarks.live", *COMMAND_EXTRAS["benchmarks.live"])
     interval_s = args.series / args.rate  # each series gets one point per interval
     folder = Path(tempfile.mkdtemp(prefix="airis-bench-live-"))
     arrived: list[tuple[float, bytes]] = []

@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
 from pipelines.main import run
 
 __all__ = ["main"]
@@ -23,10 +23,13 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the main job with ``argv`` (default: this process's arguments); returns its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not {"-h", "--help"} & set(argv):
+        require("python -m templates.launch", *COMMAND_EXTRAS["templates.launch"])  # DataflowRunner needs it
     # INFO: the launcher's log (Dataflow console, "launcher" logs) then shows Beam's submission steps.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)  # one line per string type hint
-    return run(list(sys.argv[1:] if argv is None else argv))
+    return run(argv)
 
 
 if __name__ == "__main__":
