@@ -48,7 +48,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "aws": ("boto3", "botocore"),
     "mlflow": ("mlflow",),
     "kubeflow": ("kfp",),
-    "tfserving": ("grpc", "tensorflow_serving", "prometheus_client"),
+    "tfserving": ("tensorflow_serving", "prometheus_client"),  # grpcio comes with apache-beam
     "prometheus": ("prometheus_client",),
     "ldap": ("ldap3",),
     "github": ("github",),
@@ -132,11 +132,11 @@ def one_line_on_missing_extra(command: str) -> Iterator[None]:
     try:
         yield
     except MissingExtraError as error:
-        print(f"{command}: {error}", file=sys.stderr)
+        print(error, file=sys.stderr)
         raise SystemExit(EXIT_MISSING_EXTRA) from None
     except ModuleNotFoundError as error:
         extra = extra_of_module(error.name)
         if extra is None:
             raise
-        print(f"{command}: {MissingExtraError(f'this run (it imports {error.name})', [extra])}", file=sys.stderr)
+        print(MissingExtraError(f"{command} (importing {error.name})", [extra]), file=sys.stderr)
         raise SystemExit(EXIT_MISSING_EXTRA) from None

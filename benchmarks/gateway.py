@@ -61,7 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
+from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
 from benchmarks.gateway_baseline import uvicorn_options_in_source
 from benchmarks.gateway_load import TOKEN_ENV, parse_request_id
 from benchmarks.live_load import free_port
@@ -473,7 +473,11 @@ def _table(cells: list[tuple[int, int]], figures: dict) -> list[str]:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gateway",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Needs: {install_hint(COMMAND_EXTRAS['benchmarks.gateway'])}",
+    )
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per round (default 10)")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before them (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds per cell and server (default 3)")

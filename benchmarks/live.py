@@ -40,7 +40,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
+from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
 from benchmarks.live_load import Load, free_port, model_name, rotating_incidents, wait_until_serving
 from tests.sinks.receivers import Receiver
 from tests.sinks.slack.slack_receiver import slack_webhook
@@ -141,7 +141,11 @@ def _first_breaching_window_end(aggregates: Path, incidents) -> dict[str, float]
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.live",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Needs: {install_hint(COMMAND_EXTRAS['benchmarks.live'])}",
+    )
     parser.add_argument("--duration", type=float, default=300, help="load duration, s (default 300)")
     parser.add_argument("--rate", type=int, default=10_000, help="points per second (default 10000)")
     parser.add_argument("--series", type=int, default=5_000, help="series (default 5000)")
