@@ -37,6 +37,7 @@ from airis_mon.beamutil import InArrivalWindows
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.progress import READ_NAMESPACE_PREFIX, READ_UNITS, ProgressLine
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
 from pipelines.live.checkpoint import (
@@ -90,6 +91,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument(
         "--validate", action="store_true", help="check the config, print every error, and exit (0 if valid)"
     )
+    from airis_mon.logs import add_logging_arguments  # consumed here, so Beam never sees them
+
+    add_logging_arguments(parser, "WARNING")
     return parser.parse_known_args(argv)
 
 
@@ -328,7 +332,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     report = health | "HealthReport" >> BuildHealthReport()
     if cycle:
         _ = health | "StageHealth" >> WriteStagingFile(cycle.staged(HEALTH_FILE), encode_health)
-        _ = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
+    _ = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
 
     storage_inputs = {
         "metrics": aggregated[POINT_PARTS],  # the aggregation's shuffle also groups the stored points
@@ -418,14 +422,15 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
     def count(namespace: str, name: str) -> int:
         return _counter(counters, namespace, name)
 
-    rejected = count("payload_files", "records_rejected") + count("normalize", "points_rejected")
+    dead = {name: value for (namespace, name), value in counters.items() if namespace == "dead_letters" and value}
     triggers = {s: count("rules", f"trigger_{s}") for s in reversed(ALERT_SEVERITIES)}
     resolves = sum(count("rules", f"resolve_{s}") for s in ALERT_SEVERITIES)
-    lines = [
-        "AIRIS-MON run summary",
-        f"  records read      {count('payload_files', 'lines_read'):>10,} payload lines",
+    files = _folders_and_files(outputs)
+    lines = ["AIRIS-MON run summary", *_read_lines(counters, config)]
+    lines += [
         f"  normalized        {count('normalize', 'points_normalized'):>10,} metric points",
-        f"  dead-lettered     {rejected:>10,} records",
+        f"  dead-lettered     {sum(dead.values()):>10,} records"
+        + (f" ({', '.join(f'{name} {n:,}' for name, n in sorted(dead.items()))})" if dead else ""),
         f"  windows           {count('aggregate', 'series_windows'):>10,} series-windows"
         f" of {config.aggregation.window_seconds} s",
         f"  alerts            {sum(triggers.values()):>10,} triggered ("
@@ -434,29 +439,42 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         f"  notifications     {count('notification_log', 'notifications_written'):>10,} logged,"
         f" {_sink_counter(counters, 'sent'):,} delivered, {_sink_counter(counters, 'retried'):,} retries,"
         f" {_sink_counter(counters, 'dead_lettered'):,} dead-lettered",
-        f"  files written     {count('storage', 'files_written'):>10,}",
+        f"  files written     {sum(files.values()):>10,} (listed below)",
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
     ]
-    lines.extend(f"    {entry}" for entry in _folders_and_files(outputs))
+    lines.extend(f"    {entry}" for entry in sorted(files))
     print("\n".join(lines))
 
 
-def _folders_and_files(paths: list[str]) -> list[str]:
-    """One line per existing file (a notification log a run without alerts never created is left out), except
-    one per partition folder holding several part files (``FOLDER/ (16 parts)``)."""
+def _read_lines(counters: dict[tuple[str, str], int], config: Config) -> list[str]:
+    """``records read`` per integration, each in its source's unit (counters ``read:NAME/UNIT``)."""
+    lines = []
+    for integration in config.integrations:
+        namespace = READ_NAMESPACE_PREFIX + integration.name
+        counted = [(unit, counters.get((namespace, unit), 0)) for unit in READ_UNITS]
+        counted = [(unit, n) for unit, n in counted if n] or [("records", 0)]
+        for unit, n in counted:
+            label = "records read" if not lines else ""
+            lines.append(f"  {label:<18}{n:>10,} {READ_UNITS[unit]} ({integration.type} {integration.name!r})")
+    return lines or [f"  {'records read':<18}{0:>10} (no integrations configured)"]
+
+
+def _folders_and_files(paths: list[str]) -> dict[str, int]:
+    """Each existing file (a notification log a run without alerts never created is left out) or, for a
+    partition folder holding several part files, the folder (``FOLDER/ (16 parts)``), with its file count."""
     existing = [Path(path) for path in paths if Path(path).is_file()]
     parts: dict[Path, int] = {}
     for path in existing:
         if path.name.startswith("part-"):
             parts[path.parent] = parts.get(path.parent, 0) + 1
-    lines = {
-        f"{path.parent}/ ({parts[path.parent]} parts)"
-        if path.name.startswith("part-") and parts[path.parent] > 1
-        else str(path)
-        for path in existing
-    }
-    return sorted(lines)
+    entries: dict[str, int] = {}
+    for path in existing:
+        if path.name.startswith("part-") and parts[path.parent] > 1:
+            entries[f"{path.parent}/ ({parts[path.parent]} parts)"] = parts[path.parent]
+        else:
+            entries[str(path)] = 1
+    return entries
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -481,14 +499,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    result = pipeline.run()
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     if runner not in LOCAL_RUNNERS:
         # A service runner (Dataflow, or a flex template launch): the job runs on; do not block on it.
+        result = pipeline.run()
         job_id = result.job_id() if hasattr(result, "job_id") else None
         print(f"AIRIS-MON submitted to {runner}" + (f": job {job_id}" if job_id else "") + f" (state {result.state})")
         return 0
-    result.wait_until_finish()
+    with ProgressLine("AIRIS-MON running"):  # on a terminal: records read, points, windows, alerts so far
+        result = pipeline.run()
+        result.wait_until_finish()
     for source in graph["sources"]:
         if hasattr(source, "on_success"):
             source.on_success()  # e.g. the gateway spool marks its segments processed
@@ -505,6 +525,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from airis_mon.logs import setup_logging_from_argv
+
+    setup_logging_from_argv("main", "WARNING")
     with one_line_on_missing_extra("python -m pipelines.main"):
         sys.exit(run())

@@ -27,6 +27,7 @@ from airis_mon import streams
 from airis_mon.batching import RowBuffer
 from airis_mon.beamutil import finish_bundle_output
 from airis_mon.payloads import TimestampRange, parse_payload, point_dead_letter, safe_text
+from airis_mon.progress import count_read
 from airis_mon.schema import RAW_POINT_SCHEMA, DeadLetter, HealthRecord
 
 __all__ = ["ParsePayloadLines"]
@@ -43,8 +44,10 @@ class _ParseLines(beam.DoFn):
         max_rejected_ratio: float,
         timestamps: TimestampRange | None = None,
         unwrap=None,
+        read_unit: str = "payload_lines",
     ):
         self._unwrap = unwrap
+        self._read = count_read(name, read_unit)
         self._name = name
         self._component = f"{component}:{name}"
         self._batch_rows = batch_rows
@@ -65,6 +68,7 @@ class _ParseLines(beam.DoFn):
         if not line.strip():
             return
         self._lines.inc()
+        self._read.inc()
         try:
             payload = json.loads(line)
         except (ValueError, RecursionError) as error:
@@ -161,7 +165,8 @@ class ParsePayloadLines(beam.PTransform):
     ``timestamps`` is the accepted range of payload timestamps (the source
     config's ``timestamps``; the default range when ``None``). ``unwrap``, when
     given, maps a decoded line to ``(payloads, ack id or None)`` (the gateway
-    spool's envelopes); a dead letter of an acknowledged payload names its ack id.
+    spool's envelopes); a dead letter of an acknowledged payload names its ack id. ``read_unit``: what one
+    line is, for the "records read" counter (:data:`airis_mon.progress.READ_UNITS`).
     """
 
     def __init__(
@@ -172,9 +177,10 @@ class ParsePayloadLines(beam.PTransform):
         max_rejected_ratio: float,
         timestamps: TimestampRange | None = None,
         unwrap=None,
+        read_unit: str = "payload_lines",
     ):
         super().__init__()
-        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio, timestamps, unwrap)
+        self._fn = _ParseLines(name, component, batch_rows, max_rejected_ratio, timestamps, unwrap, read_unit)
 
     def expand(self, lines):
         outputs = lines | "ParseLines" >> beam.ParDo(self._fn).with_outputs(

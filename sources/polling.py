@@ -42,8 +42,10 @@ from pydantic import Field
 from airis_mon import streams
 from airis_mon.batching import rows_to_table
 from airis_mon.errors import PermanentError, TransientError
+from airis_mon.logs import integration_context
 from airis_mon.models import StrictModel
 from airis_mon.payloads import parse_payload
+from airis_mon.progress import count_read
 from airis_mon.retry import Attempt, Outcome, RetryConfig, with_retries
 from airis_mon.schema import RAW_POINT_SCHEMA, HealthRecord
 from airis_mon.timeutil import to_epoch_ms
@@ -104,18 +106,23 @@ class _Poll(beam.DoFn):
         self._retry = retry
         self._polls = beam.metrics.Metrics.counter(f"source:{name}", "polls")
         self._failed = beam.metrics.Metrics.counter(f"source:{name}", "failed_polls")
+        self._read = count_read(name, "records")
 
+    # The poller's log lines carry its integration (``integration`` of --log-format json).
     def setup(self):
-        self._poller = self._make_poller()
-        self._poller.setup()
+        with integration_context(self._name):
+            self._poller = self._make_poller()
+            self._poller.setup()
 
     def teardown(self):
-        self._poller.teardown()
+        with integration_context(self._name):
+            self._poller.teardown()
 
     def process(self, fire_time):
         now_ms = int(float(fire_time) * 1000)
         started = time.monotonic()
-        payloads, attempts, reason = poll_once(self._poller, now_ms, self._retry)
+        with integration_context(self._name):  # around the poll only: the yields below run downstream steps
+            payloads, attempts, reason = poll_once(self._poller, now_ms, self._retry)
         latency_ms = (time.monotonic() - started) * 1000
         self._polls.inc()
         if payloads is None:
@@ -137,6 +144,7 @@ class _Poll(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(streams.DEAD_LETTERS, dead_letter)
         if points:
             yield rows_to_table(points, RAW_POINT_SCHEMA)
+        self._read.inc(good)
         message = f"{good} records in {attempts} attempt(s)"
         freshness = now_ms - newest if newest else -1
         yield beam.pvalue.TaggedOutput(

@@ -37,6 +37,7 @@ from apache_beam.transforms import trigger, window
 
 from airis_mon.arrowutil import dictionary_encode, repeat_strings
 from airis_mon.beamutil import windowed_name
+from airis_mon.progress import Tally
 from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
 
 __all__ = ["AGGREGATE_PARTS", "POINT_PARTS", "QUANTILES", "Aggregate", "aggregate_table"]
@@ -240,7 +241,7 @@ class _AggregateShard(beam.DoFn):
     def __init__(self, window_ms: int, keep_points: bool):
         self._window_ms = window_ms
         self._keep_points = keep_points
-        self._windows = beam.metrics.Metrics.counter(COMPONENT, "series_windows")
+        self._windows = Tally(COMPONENT, "series_windows", "windows")
 
     def process(self, shard_and_tables, beam_window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
         shard, tables = shard_and_tables

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from airis_mon import streams
 from airis_mon.arrowutil import dictionary_encode
 from airis_mon.payloads import point_dead_letter
+from airis_mon.progress import Tally
 from airis_mon.schema import METRIC_SCHEMA, RAW_POINT_SCHEMA, DeadLetter, canonical_tags, tags_from_json
 from airis_mon.timeutil import epoch_array_to_ms
 
@@ -162,7 +163,7 @@ def normalize_table(table: pa.Table, component: str = COMPONENT) -> tuple[pa.Tab
 
 class _NormalizeBatch(beam.DoFn):
     def __init__(self):
-        self._points = beam.metrics.Metrics.counter(COMPONENT, "points_normalized")
+        self._points = Tally(COMPONENT, "points_normalized", "points")
         self._rejected = beam.metrics.Metrics.counter(COMPONENT, "points_rejected")
 
     def process(self, table: pa.Table):

@@ -52,6 +52,7 @@ class ReadFromGatewaySpool(beam.PTransform):
             config.max_rejected_ratio,
             timestamps=config.timestamps,
             unwrap=payloads_of,
+            read_unit="requests",  # a spool line is one acknowledged request
         )
         streaming = pbegin.pipeline.options.view_as(StandardOptions).streaming
         if streaming and config.handoff == "pubsub" and config.pubsub_subscription:

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from airis_mon import streams
+from airis_mon.progress import count_read
 from airis_mon.schema import RAW_POINT_SCHEMA, DeadLetter, HealthRecord
 from airis_mon.timeutil import epoch_array_to_ms
 from sources.point_files.config import PointFilesConfig
@@ -44,6 +45,7 @@ class _ReadPointFile(beam.DoFn):
         self._batch_rows = batch_rows
         self._files = beam.metrics.Metrics.counter(COMPONENT, "files_read")
         self._points = beam.metrics.Metrics.counter(COMPONENT, "points_read")
+        self._read = count_read(name, "points")
 
     def process(self, path: str) -> Iterator:
         started = time.monotonic()
@@ -69,6 +71,7 @@ class _ReadPointFile(beam.DoFn):
             return
         self._files.inc()
         self._points.inc(rows)
+        self._read.inc(rows)
         message = f"{rows} points read from {path}"
         yield beam.pvalue.TaggedOutput(streams.HEALTH, self._health(True, message, started, rows, newest_ms))
 

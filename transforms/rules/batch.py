@@ -18,6 +18,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airis_mon.progress import Tally
 from transforms.rules.config import RuleConfig
 from transforms.rules.incremental import advance
 from transforms.rules.select import GroupKey, PartialWindow, select_partials
@@ -30,7 +31,9 @@ _NO_HORIZON = 2**62  # epoch ms beyond any data: every window is due
 
 def count_alert(alert) -> None:
     """Bump the per-severity Beam counter of an emitted alert."""
-    beam.metrics.Metrics.counter(COMPONENT, f"{alert.notification}_{alert.severity}").inc()
+    Tally(
+        COMPONENT, f"{alert.notification}_{alert.severity}", "alerts" if alert.notification == "trigger" else None
+    ).inc()
 
 
 class SelectPartials(beam.DoFn):
