@@ -65,7 +65,7 @@ from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig
 from sources.gateway.config import GatewayConfig
-from sources.gateway.spool import closed_segments
+from sources.gateway.spool import closed_segments, open_segment_lines
 from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
 from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
 from transforms.enrich.context import CONTEXT_EVENT_TYPES
@@ -444,6 +444,12 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         "  outputs:",
     ]
     lines.extend(f"    {entry}" for entry in sorted(files))
+    for gateway in (i for i in config.integrations if isinstance(i, GatewayConfig) and i.handoff == "spool"):
+        waiting = open_segment_lines(gateway.spool)
+        if waiting:
+            lines.append(f"  note: gateway {gateway.name!r} holds {waiting:,} acknowledged request(s) in its open "
+                         f"spool segment; it closes within max_segment_age_s ({gateway.max_segment_age_s:g} s) and "
+                         "the next run reads them")  # fmt: skip
     print("\n".join(lines))
 
 

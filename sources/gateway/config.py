@@ -28,7 +28,7 @@ holds (closed segments) as a source.
           max_future_s: 86400                  # s ahead of the wall clock at validation (the default)
         health_report: ./airis-mon-output/health_report.json   # served at /api/v1/integrations/health
         max_segment_bytes: 67108864         # spool rotation, bytes
-        max_segment_age_s: 60               # spool rotation, s
+        max_segment_age_s: 5                # spool rotation, s: a record is readable by a run within this
         handoff: spool                      # or pubsub (on GCP): publish, answer 2xx after the ack
         pubsub_topic: projects/my-project/topics/airis-mon-ingest
         pubsub_endpoint: null               # host:port of an emulator; null: Google's endpoint
@@ -99,7 +99,12 @@ class GatewayConfig(ComponentConfig):
     )
     health_report: ConfigPath | None = Field(default=None, description="health_report.json served by the API")
     max_segment_bytes: int = Field(default=64 << 20, ge=1024, description="spool segment size bound, bytes")
-    max_segment_age_s: float = Field(default=60.0, gt=0, description="spool segment age bound, s")
+    max_segment_age_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="spool segment age bound, s: a run reads closed segments, so a record waits up to this long "
+        "(at most one segment file this often while records arrive; none while the gateway is idle)",
+    )
     handoff: Literal["spool", "pubsub"] = Field(default="spool", description="where accepted records go")
     pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
     pubsub_endpoint: str | None = Field(default=None, description="host:port of a Pub/Sub emulator (plain gRPC)")

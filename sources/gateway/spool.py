@@ -86,6 +86,19 @@ def oldest_unread_ms(directory: str | Path) -> int | None:
     return min(opened, default=None)
 
 
+def open_segment_lines(directory: str | Path) -> int:
+    """How many acknowledged requests sit in the open segment (a run cannot read them until it closes)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return 0
+    total = 0
+    for path in folder.iterdir():
+        if _OPEN.match(path.name):
+            with path.open("rb") as handle:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return total
+
+
 def mark_processed(directory: str | Path, segments: Iterable[str | Path]) -> None:
     """Move processed segments to ``done/`` (atomic renames, then an fsync of both folders)."""
     folder = Path(directory)

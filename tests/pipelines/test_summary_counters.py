@@ -45,6 +45,8 @@ def _write_inputs(folder: Path) -> None:
         metrics = [{"name": "queue_depth", "value": float(i)}, {"name": "tokens", "value": 10.0 * i}]
         spool.append([{"timestamp": T0_MS + i * 1000, "source": "pushed", "metrics": metrics}])
     spool.close()  # a closed segment: what a run reads
+    still_open = SpoolWriter(folder / "spool")  # a request acknowledged after that: in the open segment
+    still_open.append([{"timestamp": T0_MS, "source": "pushed", "metrics": [{"name": "queue_depth", "value": 1.0}]}])
 
 
 def _config(folder: Path, scrape_url: str) -> Path:
@@ -105,6 +107,7 @@ def test_every_source_type_counts_what_it_read(inputs):
     stored = [p for p in (folder / "out").rglob("*") if p.is_file() and (p.name.startswith(("part-", "alerts-"))
               or p.name == "health_report.json")]  # fmt: skip
     assert listed and int(listed.group(1)) == len(stored)
+    assert "note: gateway 'api' holds 1 acknowledged request(s) in its open spool segment" in result.stdout
 
 
 def test_a_terminal_shows_progress_and_a_pipe_does_not(inputs):
