@@ -178,6 +178,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_SLICE_POINTS,
         help=f"points per storage run (memory: about 80 bytes a point). Default: {DEFAULT_SLICE_POINTS}",
     )
+    from airis_mon.logs import add_logging_arguments  # consumed here, so Beam never sees them
+
+    add_logging_arguments(parser, "WARNING")
     args, beam_args = parser.parse_known_args(argv)
     require("python -m pipelines.backfill", *COMMAND_EXTRAS["pipelines.backfill"])
     from sources.cloudwatch.backfill import fetch_chunks
@@ -206,5 +209,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from airis_mon.logs import setup_logging_from_argv
+
+    setup_logging_from_argv("backfill", "WARNING")
     with one_line_on_missing_extra("python -m pipelines.backfill"):
         sys.exit(run())

@@ -52,6 +52,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         default="./airis-mon-backtest",
         help="folder for backtest-alerts.jsonl. Default: ./airis-mon-backtest",
     )
+    from airis_mon.logs import add_logging_arguments  # consumed here, so Beam never sees them
+
+    add_logging_arguments(parser, "WARNING")
     return parser.parse_known_args(argv)
 
 
@@ -186,5 +189,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from airis_mon.logs import setup_logging_from_argv
+
+    setup_logging_from_argv("backtest", "WARNING")
     with one_line_on_missing_extra("python -m pipelines.backtest"):
         sys.exit(run())

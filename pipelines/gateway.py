@@ -73,6 +73,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="YAML config with one `type: gateway` integration")
     parser.add_argument("--integration", default=None, help="which gateway integration, when there are several")
+    from airis_mon.logs import add_logging_arguments, set_integration
+
+    add_logging_arguments(parser, "INFO")
     args = parser.parse_args(argv)
     require("python -m pipelines.gateway", *COMMAND_EXTRAS["pipelines.gateway"])
     import uvicorn
@@ -84,6 +87,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    set_integration(config.name)  # every log line of this process is about this integration
     writer = _writer(config)
     app = create_app(config, writer)
     stop = threading.Event()
@@ -123,10 +127,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def uvicorn_options(config: GatewayConfig) -> dict:
     """How the gateway runs uvicorn (shared with the benchmark's baseline server)."""
-    return {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False}
+    # log_config None: uvicorn's loggers keep no handlers of their own and go through the process's (--log-format)
+    return {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False, "log_config": None}
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from airis_mon.logs import setup_logging_from_argv
+
+    setup_logging_from_argv("gateway", "INFO")
     with one_line_on_missing_extra("python -m pipelines.gateway"):
         sys.exit(run())

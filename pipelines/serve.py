@@ -26,7 +26,6 @@ notification being sent is recorded, the gateway closes its open segment.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import subprocess
@@ -41,6 +40,7 @@ import requests
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
+from airis_mon.logs import add_logging_arguments, child_env, child_logging_args, setup_logging
 from pipelines.live.outbox import Outbox
 from pipelines.live.runner import LiveRunner, describe
 from pipelines.main import notification_sinks
@@ -61,13 +61,14 @@ class _Gateway:
 
     def __init__(self, config_path: str, integration: GatewayConfig):
         self._args = [sys.executable, "-m", "pipelines.gateway", "--config", config_path,
-                      "--integration", integration.name]  # fmt: skip
+                      "--integration", integration.name, *child_logging_args()]  # fmt: skip
         self.integration = integration
         self.url = f"http://{integration.host}:{integration.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                        env=child_env())  # fmt: skip
         deadline = time.monotonic() + _GATEWAY_READY_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -126,28 +127,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"storage folder (default {DEFAULT_OUTPUT})")
     parser.add_argument("--num_shards", type=int, default=4, help="aggregation shards per cycle (default 4)")
     parser.add_argument("--once", action="store_true", help="run one cycle, deliver its notifications, exit")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines (default text)")
+    add_logging_arguments(parser, "INFO")
     return parser.parse_args(argv)
-
-
-def _setup_logging(form: str) -> None:
-    if form == "json":
-        handler = logging.StreamHandler()
-        handler.setFormatter(_JsonFormatter())
-        logging.basicConfig(level=logging.INFO, handlers=[handler])
-    else:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apache_beam", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                "message": record.getMessage()}  # fmt: skip
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
 
 
 def _gateways(config: Config, config_path: str) -> list[_Gateway]:
@@ -168,7 +149,7 @@ def _gateways(config: Config, config_path: str) -> list[_Gateway]:
 def run(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parse_args(argv)
-    _setup_logging(args.log_format)
+    setup_logging(args.log_format, args.log_level, "serve")
     try:
         config = load_config(args.config)
         gateways = _gateways(config, args.config)

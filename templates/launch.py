@@ -11,11 +11,11 @@ Locally, ``python templates/launch.py --help`` lists the job's options.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
 from airis_mon.extras import COMMAND_EXTRAS, one_line_on_missing_extra, require
+from airis_mon.logs import setup_logging_from_argv
 from pipelines.main import run
 
 __all__ = ["main"]
@@ -27,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not {"-h", "--help"} & set(argv):
         require("python -m templates.launch", *COMMAND_EXTRAS["templates.launch"])  # DataflowRunner needs it
     # INFO: the launcher's log (Dataflow console, "launcher" logs) then shows Beam's submission steps.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)  # one line per string type hint
+    # (--log-format json: one JSON object a line; Beam's string type hint lines are dropped, see airis_mon.logs)
+    setup_logging_from_argv("launch", "INFO", argv, prog="python -m templates.launch")
     return run(argv)
 
 
