@@ -439,6 +439,7 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
         f"  notifications     {count('notification_log', 'notifications_written'):>10,} logged,"
         f" {_sink_counter(counters, 'sent'):,} delivered, {_sink_counter(counters, 'retried'):,} retries,"
         f" {_sink_counter(counters, 'dead_lettered'):,} dead-lettered",
+        *_health_lines(outputs),
         f"  files written     {sum(files.values()):>10,} (listed below)",
         f"  took              {seconds:>10.1f} s",
         "  outputs:",
@@ -451,6 +452,19 @@ def _print_summary(result, config: Config, outputs: list[str], seconds: float) -
                          f"spool segment; it closes within max_segment_age_s ({gateway.max_segment_age_s:g} s) and "
                          "the next run reads them")  # fmt: skip
     print("\n".join(lines))
+
+
+def _health_lines(outputs: list[str]) -> list[str]:
+    """The health report's overall status and, when degraded, each unhealthy integration with its message."""
+    report_path = next((Path(p) for p in outputs if Path(p).name == "health_report.json" and Path(p).is_file()), None)
+    if report_path is None:
+        return []
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    unhealthy = {name: entry for name, entry in report["integrations"].items() if entry["status"] != "healthy"}
+    lines = [f"  {'health':<18}{report['overall_status']:>10}"
+             + (f" ({len(unhealthy)} of {len(report['integrations'])} integrations)" if unhealthy else "")]  # fmt: skip
+    lines += [f"{'':<32}{name}: {entry['message']}" for name, entry in sorted(unhealthy.items())]
+    return lines
 
 
 def _read_lines(counters: dict[tuple[str, str], int], config: Config) -> list[str]:

@@ -10,6 +10,7 @@ the reason and the original; nothing stops the run and the lines after it are
 processed. Points are batched into Arrow tables of ``batch_rows`` rows. One
 :class:`~airis_mon.schema.HealthRecord` per payload ``source`` and bundle says
 how many records were read and rejected (unhealthy above ``max_rejected_ratio``),
+and one for the reading integration itself counts its lines and those that were not JSON,
 stamped with the newest record's event time so re-reading the same files gives
 the same health history. Beam counters ``lines_read`` and ``records_rejected``
 are kept in the namespace given as ``component``.
@@ -75,6 +76,7 @@ class _ParseLines(beam.DoFn):
             why = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply to decode"
             yield self._reject_line(line, f"line is not JSON ({why}) in {file_name}")
             return
+        self._good[self._name] += 1  # the reading integration's own health: lines decoded, of lines read
         if self._unwrap is None:
             yield from self._payload(payload, line, file_name)
             return
@@ -143,7 +145,8 @@ class _ParseLines(beam.DoFn):
             good, bad = self._good[source], self._bad[source]
             ratio = bad / max(good + bad, 1)
             ok = ratio <= self._max_rejected_ratio
-            message = f"{good + bad} records read, {bad} rejected ({ratio:.1%})"
+            over = "" if ok else f" > max_rejected_ratio {self._max_rejected_ratio:.1%}"
+            message = f"{good + bad} records read, {bad} rejected ({ratio:.1%}{over})"
             newest = self._newest.get(source, 0) or newest_overall
             # Recorded data: the health is as of the newest record's event time,
             # so that re-reading the same files gives the same health history.

@@ -51,7 +51,7 @@ def test_reads_plain_and_gzip_files_into_points_events_dead_letters_and_health(t
             label="dead",
         )
         health = out["health"] | beam.Map(lambda h: (h.integration, h.ok, h.records))
-        assert_that(health, equal_to([("tf", False, 2), ("gh", True, 1), ("rec", False, 0)]), label="health")
+        assert_that(health, equal_to([("tf", False, 2), ("gh", True, 1), ("rec", False, 3)]), label="health")
 
 
 def test_the_original_of_a_non_json_line_is_kept_verbatim(tmp_path):
@@ -72,7 +72,12 @@ def test_a_source_within_its_rejection_budget_stays_healthy(tmp_path):
         out = pipeline | ReadFromPayloadFiles(config_for(tmp_path, max_rejected_ratio=0.01))
         assert_that(
             out["health"] | beam.Map(lambda h: (h.integration, h.ok, h.message)),
-            equal_to([("tf", True, "100 records read, 1 rejected (1.0%)")]),
+            equal_to(
+                [
+                    ("tf", True, "100 records read, 1 rejected (1.0%)"),
+                    ("rec", True, "100 records read, 0 rejected (0.0%)"),
+                ]
+            ),
         )
 
 
@@ -115,9 +120,9 @@ def test_lines_the_pipeline_cannot_process_are_dead_letters_and_the_lines_after_
         assert_that(reasons, equal_to(expected), label="dead")
         health = out["health"] | beam.Map(lambda h: (h.integration, h.records, h.message))
         expected_health = [
-            ("tf", 1, "4 records read, 3 rejected (75.0%)"),
-            ("gh", 1, "3 records read, 2 rejected (66.7%)"),
-            ("rec", 0, "1 records read, 1 rejected (100.0%)"),  # the line that is not JSON
+            ("tf", 1, "4 records read, 3 rejected (75.0% > max_rejected_ratio 1.0%)"),
+            ("gh", 1, "3 records read, 2 rejected (66.7% > max_rejected_ratio 1.0%)"),
+            ("rec", 7, "8 records read, 1 rejected (12.5% > max_rejected_ratio 1.0%)"),  # its lines: 1 is not JSON
         ]
         assert_that(health, equal_to(expected_health), label="health")
 
