@@ -36,7 +36,6 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import Config, load_config
 from airis_mon.errors import AirisError, ConfigError
@@ -45,6 +44,7 @@ from airis_mon.schema import Event
 from airis_mon.timeutil import to_epoch_ms
 from pipelines.backtest import ReadAggregates, stored_window_seconds
 from pipelines.main import build_pipeline, run_key_for
+from pipelines.options import beam_options
 from sinks.parquet import ParquetSinkConfig, WriteToStorage
 from sources.cloudwatch.config import CloudWatchConfig
 from sources.point_files import PointFilesConfig
@@ -140,7 +140,7 @@ def store_and_evaluate(
         return alerts_key
     window_s = stored_window_seconds(aggregate_files)
     storage = _parquet_storage(config, output)[0]
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    pipeline = beam.Pipeline(options=beam_options(beam_args))
     no_events = pipeline | "NoEvents" >> beam.Create([]).with_output_types(Event)
     alerts = (
         pipeline
@@ -156,7 +156,7 @@ def store_and_evaluate(
 
 
 def _run_graph(config: Config, output: str, beam_args: Sequence[str]) -> None:
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    pipeline = beam.Pipeline(options=beam_options(beam_args))
     build_pipeline(pipeline, config, output)
     _run(pipeline)
 

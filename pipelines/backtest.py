@@ -24,12 +24,12 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
+from pipelines.options import beam_options
 from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences
@@ -168,7 +168,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     output = Path(args.output).resolve()
     alerts_path = output / "backtest-alerts.jsonl"
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+    with beam.Pipeline(options=beam_options(beam_args)) as pipeline:
         _ = (
             pipeline
             | "AggregateFiles" >> beam.Create(files)

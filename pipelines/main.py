@@ -30,7 +30,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.compute as pc
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from airis_mon import streams
 from airis_mon.beamutil import InArrivalWindows
@@ -61,7 +61,7 @@ from pipelines.live.transforms import (
     WriteCarriedPoints,
     WriteStagingFile,
 )
-from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions
+from pipelines.options import DEFAULT_OUTPUT, AirisMonOptions, beam_options
 from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig
 from sources.gateway.config import GatewayConfig
@@ -506,13 +506,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     if args.validate:
+        from airis_mon.config import config_warnings
+
         print(
             f"{args.config or 'bundled sample config'}: valid "
             f"({len(config.integrations)} integrations, {len(config.rules)} rules, {len(config.sinks)} sinks)"
         )
+        for warning in config_warnings(config):
+            print(f"warning: {warning}")
         return 0
     started = time.monotonic()
-    options = PipelineOptions(beam_args)
+    options = beam_options(beam_args)
     pipeline = beam.Pipeline(options=options)
     try:
         graph = build_pipeline(pipeline, config, args.output, args.num_shards)

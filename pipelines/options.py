@@ -9,11 +9,29 @@ Beam's own options (``--runner``, ``--streaming``, ``--project`` ...) are Beam's
 
 from __future__ import annotations
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from collections.abc import Sequence
 
-__all__ = ["DEFAULT_OUTPUT", "AirisMonOptions"]
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+__all__ = ["DEFAULT_OUTPUT", "AirisMonOptions", "beam_options"]
 
 DEFAULT_OUTPUT = "./airis-mon-output"
+
+
+def beam_options(beam_args: Sequence[str]) -> PipelineOptions:
+    """Beam's options for a run; a batch run on the local ``DirectRunner`` (or no runner) goes to the FnApiRunner.
+
+    Beam 2.77's ``DirectRunner`` first tries its Prism runner, a Go binary it downloads from github.com at
+    run time, and falls back to the in-process FnApiRunner when that fails (always, offline). For a batch
+    run the FnApiRunner is the better local runner anyway (it runs in this process, so the progress line
+    sees the counts, and it is what the benchmarks measure), so batch runs go there directly: no network
+    lookup, no fallback. ``--runner PrismRunner`` still asks for Prism; streaming runs keep Beam's choice.
+    """
+    options = PipelineOptions(list(beam_args))
+    standard = options.view_as(StandardOptions)
+    if standard.runner in (None, "DirectRunner") and not standard.streaming:
+        standard.runner = "FnApiRunner"
+    return options
 
 
 class AirisMonOptions(PipelineOptions):
