@@ -62,7 +62,7 @@ rules:
         problems
     )
     assert "integrations[0].colour: Extra inputs are not permitted (integration 'a')" in problems
-    assert any(p.startswith("integrations[1].type: unknown source type 'nosuch' (known: ") for p in problems)
+    assert any(p.startswith("integrations[1].type: unknown source type (known: ") for p in problems)
     assert any(p.startswith("integrations[2].paths: Value error, no file matches") for p in problems)
     assert any(p.startswith("rules[0].aggregation: Input should be 'count'") for p in problems)
     assert "rules[1].threshold: Field required (rule 'r2')" in problems

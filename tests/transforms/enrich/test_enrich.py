@@ -180,8 +180,8 @@ def test_ownership_config_errors_name_the_entry():
     with pytest.raises(ConfigError) as error:
         parse_config(document, __import__("pathlib").Path("."))
     problems = "\n".join(error.value.problems)
-    assert "enrichment.ownership[0].slack: 'risk-slack' is not a slack sink" in problems
-    assert "enrichment.ownership[0].pagerduty: 'missing' is not a pagerduty sink (known: none configured)" in problems
+    assert "enrichment.ownership[0].slack: names no slack sink" in problems
+    assert "enrichment.ownership[0].pagerduty: names no pagerduty sink (known: none configured)" in problems
     with pytest.raises(ConfigError, match="owned twice"):
         parse_config({"enrichment": {"ownership": [{"model": "a"}, {"model": "b", "aliases": ["a"]}]}},
                      __import__("pathlib").Path("."))  # fmt: skip

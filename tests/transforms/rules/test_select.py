@@ -76,5 +76,5 @@ def test_a_misfit_rule_window_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as caught:
         parse_config(document, tmp_path)
     assert caught.value.problems == [
-        "rules[0].window: window 90 s is not a multiple of the aggregation window 60 s (rule 'r')"
+        "rules[0].window: must be a whole multiple of aggregation.window_seconds (rule 'r')"
     ]
