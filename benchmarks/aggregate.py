@@ -69,7 +69,7 @@ from airis_mon import streams
 from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.schema import RAW_POINT_SCHEMA, canonical_tags, tags_from_json
 from airis_mon.timeutil import to_epoch_ms
-from benchmarks.measure import PEAK, PathResult, counter, format_table, log, measure, options, warm_up
+from benchmarks.measure import PEAK, PathResult, counter, format_table, log, measure, options, verdict, warm_up
 from transforms.aggregate import Aggregate
 from transforms.normalize import Normalize, canonical_unit, snake_case
 
@@ -94,6 +94,8 @@ DAY_MS = 86_400_000
 SERIES_COLUMNS = ["source", "name", "unit", "tags"]
 QUANTILES = (0.5, 0.95, 0.99)
 TARGET = 0.40
+#: The speed target was set for 2M points; below that Beam's start-up (~1 s) dominates and no verdict is given.
+TARGET_JUDGED_FROM = 2_000_000
 
 BASELINE = "pyarrow group_by (same statistics)"
 LOWER_BOUND = "pyarrow group_by without quantiles"
@@ -569,7 +571,8 @@ def _print_report(report: dict, results: Sequence[PathResult], baseline_pps: flo
         print(f"naive: measured on a SUBSET of {naive_points:,} points (the first rows of each file), not all points")
     print(
         f"target: project >= {TARGET:.0%} of plain pyarrow: {target['project_ratio']:.1%} of '{BASELINE}' -> "
-        f"{'PASS' if target['passed'] else 'FAIL'} ({target['project_ratio_to_lower_bound']:.1%} of '{LOWER_BOUND}')"
+        f"{verdict(target['passed'], report['points'], TARGET_JUDGED_FROM)} "
+        f"({target['project_ratio_to_lower_bound']:.1%} of '{LOWER_BOUND}')"
     )
     print(
         f"(series, window) rows: project {by_name[PROJECT].rows:,}, pyarrow {by_name[BASELINE].rows:,}"

@@ -15,6 +15,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.options import beam_options
+
 __all__ = ["PEAK", "PathResult", "counter", "format_table", "log", "measure", "options", "warm_up"]
 
 
@@ -36,8 +38,17 @@ class PathResult:
         self.points_per_second = self.points / self.seconds if self.seconds > 0 else math.inf
 
 
+def verdict(passed: bool, size: int, judged_from: int) -> str:
+    """``PASS``/``FAIL`` for a run of ``size`` points, or why there is none: a target set for a size (start-up
+    dominates a small run) is judged only from ``judged_from`` points on."""
+    if size < judged_from:
+        return f"no verdict at {size:,} points (figures only: the target is judged from {judged_from:,} points)"
+    return "PASS" if passed else "FAIL"
+
+
 def options(beam_args: Sequence[str]) -> PipelineOptions:
-    return PipelineOptions(["--runner=DirectRunner", *beam_args])
+    """The job's options on the local runner (a batch run: Beam's in-process FnApiRunner, as the job uses)."""
+    return beam_options(["--runner=DirectRunner", *beam_args])
 
 
 def counter(result: beam.runners.runner.PipelineResult, name: str, namespace: str = "benchmark") -> int:
