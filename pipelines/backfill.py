@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from airis_mon.config import Config, load_config
 from airis_mon.errors import AirisError, ConfigError
 from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
+from airis_mon.progress import ProgressLine
 from airis_mon.schema import Event
 from airis_mon.timeutil import to_epoch_ms
 from pipelines.backtest import ReadAggregates, stored_window_seconds
@@ -202,7 +203,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (AirisError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
-    store_and_evaluate(config, chunk_files, args.output, beam_args, args.slice_points)
+    with ProgressLine("AIRIS-MON backfill storing"):  # on a terminal: points, windows and alerts so far
+        store_and_evaluate(config, chunk_files, args.output, beam_args, args.slice_points)
     total = sum(len(paths) for paths in chunk_files.values())
     print(f"AIRIS-MON backfill {args.start} .. {args.end}: {total} chunk(s) stored under {Path(args.output).resolve()}")
     return 0
