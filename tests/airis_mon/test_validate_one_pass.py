@@ -180,7 +180,8 @@ sys.meta_path.insert(0, _NoLdap3())
 
 def test_a_component_whose_extra_is_missing_is_one_problem(tmp_path):
     config = tmp_path / "ldap.yaml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         integrations:
           - {name: files, type: payload_files, paths: [missing-*.jsonl]}
           - name: corp
@@ -190,7 +191,8 @@ def test_a_component_whose_extra_is_missing_is_one_problem(tmp_path):
             page_size: many
         rules:
           - {name: r, metric: m, aggregation: sum, comparator: ">", threshold: x, severity: high}
-    """))
+    """)
+    )
     result = validate(config, WITHOUT_LDAP3)
     assert result.returncode == 2, result.stderr
     lines = problem_lines(result.stderr)
