@@ -34,7 +34,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from airis_mon import streams
 from airis_mon.beamutil import InArrivalWindows
-from airis_mon.config import Config, load_config
+from airis_mon.config import Config, config_warnings, load_config, warn_about
 from airis_mon.errors import ConfigError
 from airis_mon.extras import one_line_on_missing_extra
 from airis_mon.progress import READ_NAMESPACE_PREFIX, READ_UNITS, ProgressLine
@@ -501,13 +501,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args, beam_args = parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, output=args.output)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     if args.validate:
-        from airis_mon.config import config_warnings
-
         print(
             f"{args.config or 'bundled sample config'}: valid "
             f"({len(config.integrations)} integrations, {len(config.rules)} rules, {len(config.sinks)} sinks)"
@@ -515,6 +513,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         for warning in config_warnings(config):
             print(f"warning: {warning}")
         return 0
+    warn_about(config)  # a config that does nothing useful says what is missing
     started = time.monotonic()
     options = beam_options(beam_args)
     pipeline = beam.Pipeline(options=options)
