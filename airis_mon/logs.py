@@ -42,6 +42,7 @@ __all__ = [
     "add_logging_arguments",
     "child_env",
     "child_logging_args",
+    "drop_harmless_beam_lines",
     "integration_context",
     "run_id",
     "set_integration",
@@ -56,8 +57,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 RUN_ID_ENV = "AIRIS_MON_RUN_ID"
 
 #: Beam log lines that are noise for AIRIS-MON, matched on the start of the formatted message of a record
-#: from an ``apache_beam`` logger or the root logger (Beam logs some lines through ``logging.info``). All but
-#: the last are INFO: they show only at ``--log-level INFO`` (serve, gateway and launch run at INFO by default).
+#: from an ``apache_beam`` logger or the root logger (Beam logs some lines through ``logging.info``). The INFO
+#: ones show only at ``--log-level INFO`` (serve, gateway and launch run at INFO by default).
 HARMLESS_BEAM_MESSAGES: tuple[str, ...] = (
     # apache_beam.typehints.native_type_compatibility, one line per string annotation of every DoFn and
     # PTransform at each graph construction (~70 for the main job): our modules use
@@ -75,6 +76,13 @@ HARMLESS_BEAM_MESSAGES: tuple[str, ...] = (
     # generator whose only `return` is a bare one with a trailing comment, which the scan takes for
     # `return VALUE`. Only this DoFn's line is dropped: the same warning about another DoFn still shows.
     "Using yield and return in the process method of <class 'transforms.rules.checkpointed._AdvanceGroup'>",
+    # root logger, WARNING, at `import apache_beam` when the gcp extra is not installed (the core install): Beam
+    # imports its BigQuery client unconditionally and says so when apitools is missing. Nothing of ours needs it
+    # then: a config with a BigQuery sink is refused with one line naming the gcp extra (airis_mon.extras).
+    # Logged at import time, before any handler of ours: :func:`drop_harmless_beam_lines` (called by
+    # `pipelines/__init__.py`) filters the root logger itself before Beam is imported.
+    "apitools not found, and bigquery client libraries are not available despite the import not raising an "
+    "ImportError.",
 )
 
 
@@ -86,6 +94,14 @@ class _BeamNoise(logging.Filter):
             return True
         message = record.getMessage()
         return not message.startswith(HARMLESS_BEAM_MESSAGES)
+
+
+def drop_harmless_beam_lines() -> None:
+    """Filter :data:`HARMLESS_BEAM_MESSAGES` out of what is logged on the root logger itself, from now on
+    (Beam logs one at import time, before :func:`setup_logging` installs its handler and filter). Idempotent."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _BeamNoise) for f in root.filters):
+        root.addFilter(_BeamNoise())
 
 
 _integration: contextvars.ContextVar[str | None] = contextvars.ContextVar("airis_mon_integration", default=None)
@@ -175,7 +191,8 @@ def setup_logging(log_format: str = "text", level: str | int = "WARNING", compon
     level_name = logging.getLevelName(level) if isinstance(level, int) else str(level).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(component) if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(_BeamNoise())
+    handler.addFilter(_BeamNoise())  # the handler's filter sees the records of every logger
+    drop_harmless_beam_lines()
     logging.basicConfig(level=level_name, handlers=[handler], force=True)
     _settings.update(format=log_format, level=level_name)
     if log_format == "json":

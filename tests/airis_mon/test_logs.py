@@ -183,3 +183,19 @@ def test_a_pollers_lines_carry_its_integration_in_a_real_pipeline():
     assert lines["connecting"] == lines["page limit reached"] == "talky-prod"
     assert lines["downstream 1"] is None  # the steps fed by the poll's outputs are not the poll
     assert lines.get("closing", "talky-prod") == "talky-prod"  # (a runner may skip teardown at exit)
+
+
+def test_importing_pipelines_drops_beams_import_time_apitools_line_before_any_handler_exists():
+    # What `import apache_beam` does in a core install (no gcp extra): logging.warning(...) on the root logger,
+    # before any entry point has set up its logging.
+    script = """
+        import logging
+        import pipelines
+
+        logging.warning("apitools not found, and bigquery client libraries are not available despite the import "
+                        "not raising an ImportError.")
+        logging.warning("a real warning")
+    """
+    result = python(script)
+    assert result.returncode == 0
+    assert result.stderr == "WARNING:root:a real warning\n"
