@@ -71,11 +71,6 @@ HARMLESS_BEAM_MESSAGES: tuple[str, ...] = (
     # apache_beam.runners.worker.statecache, once per in-process pipeline run (each cycle of pipelines.serve):
     # the runner's default state cache size, not a setting of ours.
     "Creating state cache with size ",
-    # apache_beam.transforms.core, WARNING, once per graph construction (each cycle of pipelines.serve): a false
-    # positive of Beam's source scan (https://github.com/apache/beam/issues/22969). `_AdvanceGroup.process` is a
-    # generator whose only `return` is a bare one with a trailing comment, which the scan takes for
-    # `return VALUE`. Only this DoFn's line is dropped: the same warning about another DoFn still shows.
-    "Using yield and return in the process method of <class 'transforms.rules.checkpointed._AdvanceGroup'>",
     # root logger, WARNING, at `import apache_beam` when the gcp extra is not installed (the core install): Beam
     # imports its BigQuery client unconditionally and says so when apitools is missing. Nothing of ours needs it
     # then: a config with a BigQuery sink is refused with one line naming the gcp extra (airis_mon.extras).

@@ -103,14 +103,20 @@ def run(argv: Sequence[str] | None = None) -> int:
 
                 prune_keys(config.spool, time.time() - config.dedup_window_s)
 
-    def announce() -> None:
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(config)))
+
+    def announce_when_listening() -> None:
+        """Print the ready line once uvicorn's sockets accept connections (its start-up hooks run before)."""
+        while not server.started:
+            if stop.wait(0.01):
+                return
         # Everything allocated so far lives as long as the process: keep the collector from scanning it
         # again at each full collection (pauses that showed in the p99 latency).
         gc.freeze()
-        where = config.spool if config.handoff == "spool" else config.pubsub_topic
-        print(f"AIRIS-MON gateway {config.name!r} serving on http://{config.host}:{config.port} "
-              f"(hand-off: {config.handoff} {where}; {len(config.tokens)} token(s); "
-              f"started in {time.monotonic() - started:.2f} s)", flush=True)  # fmt: skip
+        where = f"spool {config.spool}" if config.handoff == "spool" else f"Pub/Sub {config.pubsub_topic}"
+        print(f"AIRIS-MON gateway {config.name!r} ready on http://{config.host}:{config.port} "
+              f"({where}; {len(config.tokens)} token(s); started in {time.monotonic() - started:.2f} s)",
+              flush=True)  # fmt: skip
 
     def close_spool() -> None:
         stop.set()
@@ -118,10 +124,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so code after run() may never execute:
     # close the spool in the app's shutdown phase instead.
-    app.router.on_startup.append(announce)
     app.router.on_shutdown.append(close_spool)
     threading.Thread(target=rotate, daemon=True).start()
-    uvicorn.run(app, **uvicorn_options(config))
+    threading.Thread(target=announce_when_listening, name="announce", daemon=True).start()
+    server.run()
     return 0
 
 

@@ -55,9 +55,6 @@ SCRIPT = """
     logging.getLogger("apache_beam.runners.worker.statecache").info("Creating state cache with size 104857600")
     logging.info("Runner defaulting to pickling library: cloudpickle.")
     logging.getLogger("apache_beam.transforms.core").warning(
-        "Using yield and return in the process method of <class 'transforms.rules.checkpointed._AdvanceGroup'> "
-        "can lead to unexpected behavior, see:https://github.com/apache/beam/issues/22969.")
-    logging.getLogger("apache_beam.transforms.core").warning(
         "Using yield and return in the process method of <class 'somewhere.Else'> can lead to unexpected behavior")
     logging.getLogger("apache_beam.io.gcp.gcsio").warning("Unable to create default GCS bucket.")
     set_integration("api")

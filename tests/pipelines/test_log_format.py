@@ -142,7 +142,7 @@ def test_gateway_json_lines_carry_its_integration_and_uvicorns_go_through_them(t
     )  # fmt: skip
     try:
         ready = process.stdout.readline()  # the readiness line, on stdout
-        assert f"serving on http://127.0.0.1:{port}" in ready, process.stderr.read() if process.poll() else ready
+        assert f"ready on http://127.0.0.1:{port}" in ready, process.stderr.read() if process.poll() else ready
         wait_healthy(port, process)  # the line is printed at start-up, just before uvicorn listens
         bad_http_request(port)
         time.sleep(0.3)

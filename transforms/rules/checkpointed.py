@@ -72,7 +72,9 @@ class _AdvanceGroup(beam.DoFn):
         key, grouped = element
         rule = self._rules.get(key[0])
         if rule is None:
-            return  # the rule was removed from the config: its state goes with it
+            # The rule was removed from the config: its state goes with it. (This comment sits above the bare
+            # return: Beam's source scan takes `return  # comment` for `return VALUE` and warns each cycle.)
+            return
         previous = grouped["entry"][0] if grouped["entry"] else None
         arrived = [part for parts in grouped["parts"] for part in parts]
         window_ms = rule.window_ms(self._window_seconds)

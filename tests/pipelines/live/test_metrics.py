@@ -239,7 +239,8 @@ def _scenario(runner: LiveRunner, outbox: Outbox, metrics: LiveMetrics, scraper:
     assert s1["airis_mon_alerts"] == {"alertstate=pending": 0.0, "alertstate=firing": 1.0}
     last_poll = s1["airis_mon_last_successful_poll_timestamp_seconds"]
     assert set(last_poll) == {"integration=tensorflow_serving", "integration=torchserve", "integration=mlflow",
-                              "integration=vllm"}  # not broken-client: its only record was rejected  # fmt: skip
+                              "integration=vllm",  # not broken-client: its only record was rejected
+                              "integration=api", "integration=edge"}  # the gateways' own lines  # fmt: skip
     assert last_poll["integration=tensorflow_serving"] == _newest_s(phase1_api)
     assert last_poll["integration=torchserve"] == _newest_s(phase1_edge)
     assert last_poll["integration=mlflow"] == EVENT["timestamp"] / 1000
