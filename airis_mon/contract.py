@@ -1,4 +1,4 @@
-"""The public ingestion contract (the seed's payloads), without Beam: the
+"""The public ingestion contract (its metrics, events and user-sync payloads), without Beam: the
 pydantic models the gateway validates request bodies with, the accepted
 timestamp range, and the search for values the pipeline cannot carry.
 

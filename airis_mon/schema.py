@@ -105,7 +105,7 @@ def model_id_of(tags: dict) -> str:
 
 
 class Alert(NamedTuple):
-    """One alert notification of one episode, with the seed's alert fields.
+    """One alert notification of one episode, with the product's alert fields.
 
     An episode is one stretch of time during which a rule fired for one group;
     its ``id`` is deterministic (rule, group, ``starts_at_ms``), so replays and

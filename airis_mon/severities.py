@@ -6,5 +6,5 @@ __all__ = ["ALERT_SEVERITIES", "SEVERITIES"]
 
 #: Event severities of the public ingestion contract, least to most severe.
 SEVERITIES = ("info", "warning", "error", "critical")
-#: Alert severities: the event severities plus the seed's ``high``.
+#: Alert severities: the event severities plus ``high``.
 ALERT_SEVERITIES = ("info", "warning", "error", "high", "critical")

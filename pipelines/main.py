@@ -461,8 +461,9 @@ def _health_lines(outputs: list[str]) -> list[str]:
         return []
     report = json.loads(report_path.read_text(encoding="utf-8"))
     unhealthy = {name: entry for name, entry in report["integrations"].items() if entry["status"] != "healthy"}
-    lines = [f"  {'health':<18}{report['overall_status']:>10}"
-             + (f" ({len(unhealthy)} of {len(report['integrations'])} integrations)" if unhealthy else "")]  # fmt: skip
+    entries = len(report["integrations"])
+    counted = f" ({len(unhealthy)} of {entries} in the health report)" if unhealthy else ""
+    lines = [f"  {'health':<18}{report['overall_status']:>10}{counted}"]
     lines += [f"{'':<32}{name}: {entry['message']}" for name, entry in sorted(unhealthy.items())]
     return lines
 

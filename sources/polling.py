@@ -10,7 +10,7 @@ throttling, 5xx) and :class:`~airis_mon.errors.PermanentError` for the rest.
   pipeline run time (tests, local runs);
 - unbounded: a poll every ``interval_s`` driven by Beam's ``PeriodicImpulse``
   from ``start`` to ``stop`` (both explicit: the default start is fixed at
-  import time, and local runners need a stop, see DESIGN.md).
+  import time, and local runners need a stop).
 
 Each poll is retried with the shared backoff (:mod:`airis_mon.retry`); its
 payloads go through the public contract's parser (bad ones become dead

@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _no_prism_download():
     """Beam's DirectRunner first tries the Prism runner, which it downloads from github.com at run time
-    (DESIGN.md). Tests never leave loopback: Prism is refused at once, so the DirectRunner falls back to its
+    Tests never leave loopback: Prism is refused at once, so the DirectRunner falls back to its
     in-process runners here and on a machine with internet alike."""
     from apache_beam.runners.portability import prism_runner
 

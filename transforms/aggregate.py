@@ -6,7 +6,7 @@ at ``t - t % window_ms``. Each output row of :data:`AGGREGATE_SCHEMA` holds
 count, sum, min, max, mean and the exact p50/p95/p99 (linear interpolation
 between closest ranks, numpy's default method).
 
-The fast path of DESIGN.md: no per-point Beam element and no per-window
+The fast path: no per-point Beam element and no per-window
 GroupByKey. Each Arrow batch is split by a stable hash of the series key into
 ``num_shards`` slices; one GroupByKey brings every point of a series to one
 shard, where :func:`aggregate_table` computes all windows of all its series

@@ -1,5 +1,5 @@
 """``BuildHealthReport``: :class:`~airis_mon.schema.HealthRecord` rows -> the
-seed's integration health report::
+integration health report (``health_report.json``, the gateway's ``/api/v1/integrations/health``)::
 
     {"timestamp": "2026-11-29T22:00:00.000Z", "overall_status": "healthy",
      "integrations": {"aws_sagemaker": {"status": "healthy",

@@ -23,7 +23,7 @@ gives byte-identical files, never duplicated rows:
   and memory than the rest of a backfill (``benchmarks.backfill``). PART must
   be unique within a run and the same for the same input.
 - rows (events, alerts, dead letters) are gathered by one GroupByKey per
-  (kind, date) and sorted (DESIGN.md: Beam's ``WriteToParquet`` mishandles
+  (kind, date) and sorted (Beam's ``WriteToParquet`` mishandles
   windows).
 """
 

@@ -51,7 +51,7 @@ __all__ = [
 
 #: ``source`` of the events.
 EVENT_SOURCE = "github"
-#: ``source`` of the ``workflow_duration`` metrics payloads (the seed's name for GitHub Actions data).
+#: ``source`` of the ``workflow_duration`` metrics payloads (the payload contract's name for GitHub Actions data).
 METRIC_SOURCE = "github_actions"
 #: Conclusions that make a ``workflow_run`` event a ``warning``.
 FAILED_CONCLUSIONS = frozenset({"failure", "timed_out", "cancelled", "startup_failure"})

@@ -72,7 +72,7 @@ class BuildEnrichmentContext(beam.PTransform):
             >> beam.WindowInto(
                 window.GlobalWindows(),
                 # Refreshed by every context event (so as often as the directory, registry and CI sources
-                # poll), not by a processing-time trigger: those crash the local FnApiRunner (DESIGN.md).
+                # poll), not by a processing-time trigger: those crash the local FnApiRunner.
                 trigger=trigger.Repeatedly(trigger.AfterCount(1)),
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
             )

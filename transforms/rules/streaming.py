@@ -19,7 +19,7 @@ noticed (and a series that stopped reporting resolves) even when nothing else
 arrives for the group.
 
 Timer timestamps are truncated to milliseconds by Beam: all times here are
-integer ms (DESIGN.md).
+integer ms.
 """
 
 from __future__ import annotations

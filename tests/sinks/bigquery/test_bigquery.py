@@ -36,7 +36,7 @@ from sinks.bigquery.transform import BigQueryRows, record_rows, table_rows
 DAY = 1_795_824_000_000  # 2026-11-28T00:00:00Z
 MIDNIGHT = datetime(2026, 11, 28, tzinfo=timezone.utc)
 RUN = "abc123"
-#: DESIGN.md's "--project=p --temp_location=gs://b/t" fail Beam 2.77's option validation ("p" is no project id;
+#: The options "--project=p --temp_location=gs://b/t" fail Beam 2.77's option validation ("p" is no project id;
 #: for the invalid bucket "b" Beam tries to create a default bucket over the network), hence these names.
 DRY_RUN = [
     "--runner=DataflowRunner",

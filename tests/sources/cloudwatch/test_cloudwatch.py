@@ -2,7 +2,7 @@
 
 moto computes Average/Sum/Minimum/Maximum/SampleCount correctly over period-aligned
 buckets; it is wrong for percentiles, metric math, list_metrics and unaligned buckets
-(see PEERS.md), so none of those is tested here.
+(checked against CloudWatch's documentation), so none of those is tested here.
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ access to * by * read
         if missing or not Path("/etc/ldap/schema/inetorgperson.schema").exists():
             raise RuntimeError(
                 f"OpenLDAP is not installed ({', '.join(missing) or '/etc/ldap/schema'} missing): run "
-                "`apt-get install -y --no-install-recommends slapd ldap-utils` (see ../shared/PEERS.md)"
+                "`apt-get install -y --no-install-recommends slapd ldap-utils` (as .ci/run does)"
             )
         config = self._config()
         seed = self.folder / "seed.ldif"

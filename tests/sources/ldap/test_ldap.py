@@ -44,7 +44,7 @@ NOW = 1_764_374_400_000
 WRONG_PASSWORD = "Wr0ng-Secret-5e7d0c"
 USER_FILTER = 'filter="(|(objectClass=user)(objectClass=inetOrgPerson))"'
 
-#: Every user of the seed, as the event carries it (sorted by username).
+#: Every user of the seeded directory, as the event carries it (sorted by username).
 EXPECTED_USERS = [
     {"user_id": ALICE_GUID, "username": "alice", "email": "alice@airis.test", "display_name": "Alice Admin",
      "department": "Platform", "title": "SRE", "groups": ["Data, Science", "ml-admins"]},
