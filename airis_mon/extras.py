@@ -20,7 +20,6 @@ one line.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -132,11 +131,15 @@ def one_line_on_missing_extra(command: str) -> Iterator[None]:
     try:
         yield
     except MissingExtraError as error:
-        print(error, file=sys.stderr)
+        from airis_mon.logs import report_failure
+
+        report_failure(error)
         raise SystemExit(EXIT_MISSING_EXTRA) from None
     except ModuleNotFoundError as error:
         extra = extra_of_module(error.name)
         if extra is None:
             raise
-        print(MissingExtraError(f"{command} (importing {error.name})", [extra]), file=sys.stderr)
+        from airis_mon.logs import report_failure
+
+        report_failure(MissingExtraError(f"{command} (importing {error.name})", [extra]))
         raise SystemExit(EXIT_MISSING_EXTRA) from None

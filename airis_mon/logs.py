@@ -44,6 +44,7 @@ __all__ = [
     "child_logging_args",
     "drop_harmless_beam_lines",
     "integration_context",
+    "report_failure",
     "run_id",
     "set_integration",
     "set_run_id",
@@ -206,6 +207,15 @@ def setup_logging_from_argv(component: str, default_level: str = "WARNING", argv
     add_logging_arguments(parser, default_level)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
     setup_logging(args.log_format, args.log_level, component)
+
+
+def report_failure(message: object) -> None:
+    """Tell the user why a command stops (a config error, a missing extra): the text itself on stderr, or with
+    ``--log-format json`` one JSON log line at ERROR, so stderr stays JSON."""
+    if _settings["format"] == "json":
+        logging.getLogger("airis_mon.cli").error("%s", message)
+    else:
+        print(message, file=sys.stderr)
 
 
 def child_logging_args() -> list[str]:

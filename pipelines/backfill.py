@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from airis_mon.config import Config, load_config
 from airis_mon.errors import AirisError, ConfigError
 from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
+from airis_mon.logs import report_failure
 from airis_mon.progress import ProgressLine
 from airis_mon.schema import Event
 from airis_mon.timeutil import to_epoch_ms
@@ -201,7 +202,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             for source in sources
         }
     except (AirisError, ValueError) as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     with ProgressLine("AIRIS-MON backfill storing"):  # on a terminal: points, windows and alerts so far
         store_and_evaluate(config, chunk_files, args.output, beam_args, args.slice_points)

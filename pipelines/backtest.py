@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.logs import report_failure
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
 from pipelines.options import beam_options
 from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
@@ -150,21 +151,21 @@ def run(argv: Sequence[str] | None = None) -> int:
         start_ms = to_epoch_ms(args.start) if args.start else None
         end_ms = to_epoch_ms(args.end) if args.end else None
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     except ValueError as error:
-        print(f"--start/--end: {error}", file=sys.stderr)
+        report_failure(f"--start/--end: {error}")
         return 2
     files = aggregate_files(Path(args.history), start_ms, end_ms)
     if not files:
-        print(f"no stored aggregates under {Path(args.history) / 'aggregates'} for that range", file=sys.stderr)
+        report_failure(f"no stored aggregates under {Path(args.history) / 'aggregates'} for that range")
         return 2
     window_s = stored_window_seconds(files)
     try:
         for rule in config.rules:
             rule.window_ms(window_s)
     except ValueError as error:
-        print(f"rules do not fit the stored {window_s} s windows: {error}", file=sys.stderr)
+        report_failure(f"rules do not fit the stored {window_s} s windows: {error}")
         return 2
     output = Path(args.output).resolve()
     alerts_path = output / "backtest-alerts.jsonl"

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from airis_mon.config_file import integration_entries, read_document
 from airis_mon.errors import ConfigError
 from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
+from airis_mon.logs import report_failure
 from airis_mon.validation import describe_validation_error
 from sources.gateway.config import GatewayConfig
 
@@ -85,7 +86,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_gateway_config(args.config, args.integration)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     set_integration(config.name)  # every log line of this process is about this integration
     writer = _writer(config)

@@ -37,6 +37,7 @@ from airis_mon.beamutil import InArrivalWindows
 from airis_mon.config import Config, config_warnings, load_config, warn_about
 from airis_mon.errors import ConfigError
 from airis_mon.extras import one_line_on_missing_extra
+from airis_mon.logs import report_failure
 from airis_mon.progress import READ_NAMESPACE_PREFIX, READ_UNITS, ProgressLine
 from airis_mon.registry import get_component
 from airis_mon.schema import ALERT_SEVERITIES
@@ -504,7 +505,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, output=args.output)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     if args.validate:
         print(
@@ -521,7 +522,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         graph = build_pipeline(pipeline, config, args.output, args.num_shards)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     if runner not in LOCAL_RUNNERS:

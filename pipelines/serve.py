@@ -40,7 +40,7 @@ import requests
 from airis_mon.config import Config, load_config
 from airis_mon.errors import ConfigError
 from airis_mon.extras import COMMAND_EXTRAS, install_hint, one_line_on_missing_extra, require
-from airis_mon.logs import add_logging_arguments, child_env, child_logging_args, setup_logging
+from airis_mon.logs import add_logging_arguments, child_env, child_logging_args, report_failure, setup_logging
 from pipelines.live.outbox import Outbox
 from pipelines.live.runner import LiveRunner, describe
 from pipelines.main import notification_sinks
@@ -154,7 +154,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         gateways = _gateways(config, args.config)
     except ConfigError as error:
-        print(error, file=sys.stderr)
+        report_failure(error)
         return 2
     require("python -m pipelines.serve", *COMMAND_EXTRAS["pipelines.serve"], *(["gateway"] if gateways else []))
     from pipelines.live.metrics import LiveMetrics, serve_metrics

@@ -209,3 +209,19 @@ def test_serve_hands_its_log_format_and_run_id_to_its_gateway(tmp_path):
     assert refused["component"] == "gateway" and refused["integration"] == "api"
     serve_ids = {line["run_id"] for line in lines if line["component"] == "serve"}
     assert serve_ids == {refused["run_id"]}
+
+
+@pytest.mark.parametrize("job", ["pipelines.main", "pipelines.backtest"])
+def test_a_refused_config_is_one_json_error_line(tmp_path, job):
+    config = tmp_path / "bad.yaml"
+    config.write_text("rules: [{name: r, metric: m, threshold: high}]\nbogus: 1\n")
+    args = ["--config", str(config), "--log-format", "json"] + (
+        ["--history", str(tmp_path)] if "backtest" in job else []
+    )
+    result = subprocess.run([sys.executable, "-m", job, *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env=ENV)  # fmt: skip
+    assert result.returncode == 2
+    (line,) = json_lines(result.stderr, job.split(".")[1])
+    assert line["level"] == "ERROR"
+    assert "bogus: Extra inputs are not permitted" in line["message"]
+    assert "rules[0].threshold" in line["message"]
