@@ -93,16 +93,21 @@ def run(argv: Sequence[str] | None = None) -> int:
     app = create_app(config, writer)
     stop = threading.Event()
 
+    def prune_spool() -> None:
+        """Delete keys files past the dedup window and processed segments past their retention."""
+        from sources.gateway.spool import prune_keys, prune_processed
+
+        prune_keys(config.spool, time.time() - config.dedup_window_s)
+        prune_processed(config.spool, time.time() - config.processed_retention_s)
+
     def rotate() -> None:
-        """Close segments past their age; every 10 minutes, delete keys files past the dedup window."""
+        """Close segments past their age; every 10 minutes, prune keys files and processed segments."""
         ticks = 0
         while not stop.wait(1.0):
             writer.rotate_if_due()
             ticks += 1
             if config.handoff == "spool" and ticks % 600 == 0:
-                from sources.gateway.spool import prune_keys
-
-                prune_keys(config.spool, time.time() - config.dedup_window_s)
+                prune_spool()
 
     server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(config)))
 
@@ -126,6 +131,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so code after run() may never execute:
     # close the spool in the app's shutdown phase instead.
     app.router.on_shutdown.append(close_spool)
+    if config.handoff == "spool":
+        prune_spool()
     threading.Thread(target=rotate, daemon=True).start()
     threading.Thread(target=announce_when_listening, name="announce", daemon=True).start()
     server.run()

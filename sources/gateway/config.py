@@ -19,6 +19,7 @@ holds (closed segments) as a source.
         rate_limit_burst: 40000
         dedup_window_s: 3600                # Idempotency-Key and webhook delivery ids remembered this long, s
         dedup_max_keys: 1000000             # ... and at most this many (the oldest are forgotten first)
+        processed_retention_s: 604800       # processed segments (spool/done/) are deleted after 7 days, s
         mlflow_webhook_secret: {env: MLFLOW_WEBHOOK_SECRET}   # optional: enables POST /mlflow/webhook
         github_webhook_secret: {env: GITHUB_WEBHOOK_SECRET}   # optional: enables POST /github/webhook
         webhook_tolerance_s: 300            # MLflow timestamps older or newer than this: refused
@@ -86,6 +87,13 @@ class GatewayConfig(ComponentConfig):
         default=3600.0, gt=0, description="Idempotency-Key and webhook delivery ids are remembered this long, s"
     )
     dedup_max_keys: int = Field(default=1_000_000, ge=1, description="at most this many keys are remembered")
+    processed_retention_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="processed segments (spool/done/) are deleted this long after they were written, s; the "
+        "newest is always kept (it carries the segment numbering), and GET /api/v1/ingest/{id} answers 404 for "
+        "what was deleted",
+    )
     mlflow_webhook_secret: Secret | None = None
     github_webhook_secret: Secret | None = None
     webhook_tolerance_s: int = Field(default=300, ge=1, description="accepted clock skew of signed webhooks, s")
@@ -127,6 +135,13 @@ class GatewayConfig(ComponentConfig):
         if self.dedup_window_s < 2 * self.webhook_tolerance_s:
             raise ValueError("dedup_window_s must be at least 2 * webhook_tolerance_s (a signed delivery can be "
                              "replayed while its timestamp is within the tolerance either side)")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _retention_covers_the_dedup_window(self) -> GatewayConfig:
+        if self.processed_retention_s < self.dedup_window_s:
+            raise ValueError("processed_retention_s must be at least dedup_window_s (retried requests are "
+                             "recognised from the segments they were spooled in)")  # fmt: skip
         return self
 
     @field_validator("webhook_allowed_networks")

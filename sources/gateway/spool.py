@@ -54,6 +54,7 @@ __all__ = [
     "mark_processed",
     "oldest_unread_ms",
     "prune_keys",
+    "prune_processed",
     "segment_payloads",
     "spooled_keys",
 ]
@@ -193,6 +194,27 @@ def prune_keys(directory: str | Path, before_s: float) -> int:
             if path.suffix == ".keys" and path.stat().st_mtime < before_s:
                 path.unlink(missing_ok=True)
                 removed += 1
+    return removed
+
+
+def prune_processed(directory: str | Path, before_s: float) -> int:
+    """Delete processed segments (``done/``) last written before ``before_s`` (epoch s), and their keys files;
+    return how many segments. The newest is kept whatever its age: the next segment's number (and so every
+    ack id) continues from it, so no ack id or segment name is ever used twice."""
+    done = Path(directory) / "done"
+    if not done.is_dir():
+        return 0
+    segments = sorted(p for p in done.iterdir() if _CLOSED.match(p.name))
+    removed = 0
+    for segment in segments[:-1]:
+        try:
+            if segment.stat().st_mtime >= before_s:
+                continue
+        except OSError:
+            continue
+        segment.unlink(missing_ok=True)
+        (Path(directory) / KEYS_FOLDER / (segment.stem + ".keys")).unlink(missing_ok=True)
+        removed += 1
     return removed
 
 

@@ -83,3 +83,36 @@ def test_the_pipeline_source_reads_closed_segments_once(tmp_path):
     source.on_success()
     assert closed_segments(spool) == []
     assert ReadFromGatewaySpool(config.integrations[0]).segments == []  # the next run reads nothing again
+
+
+def test_processed_segments_past_their_retention_are_deleted_but_the_numbering_goes_on(tmp_path):
+    from sources.gateway.spool import find_acknowledged, prune_processed
+
+    writer = SpoolWriter(tmp_path)
+    acks = []
+    for i in range(4):  # four segments, one keyed request each
+        acks.append(writer.append([metrics_payload(DAY_MS + i, "tf", ("lat", 1.0, "ms", {}))]))
+        writer.close()
+    segments = closed_segments(tmp_path)
+    mark_processed(tmp_path, segments)
+    done = sorted((tmp_path / "done").iterdir())
+    old = 1_000_000_000  # 2001: past any retention
+    for path in done[:3]:
+        os.utime(path, (old, old))
+    os.utime(done[3], (old, old))  # the newest is kept however old it is
+    assert prune_processed(tmp_path, before_s=old + 1) == 3
+    assert [p.name for p in sorted((tmp_path / "done").iterdir())] == [done[3].name]
+    assert find_acknowledged(tmp_path, acks[0]) is None  # deleted: the API answers 404
+    assert find_acknowledged(tmp_path, acks[3])[1] == "processed"
+    later = SpoolWriter(tmp_path).append([metrics_payload(DAY_MS, "tf", ("lat", 1.0, "ms", {}))])
+    assert int(later.split("-")[0]) == int(acks[3].split("-")[0]) + 1  # no segment number, no ack id reused
+    assert prune_processed(tmp_path, before_s=old + 1) == 0
+
+
+def test_retention_must_cover_the_dedup_window(tmp_path):
+    from airis_mon.errors import ConfigError
+
+    entry = {"name": "api", "type": "gateway", "spool": str(tmp_path), "dedup_window_s": 7200,
+             "processed_retention_s": 3600}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"processed_retention_s must be at least dedup_window_s"):
+        parse_config({"integrations": [entry]}, tmp_path)
