@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from airis_mon.logs import HARMLESS_BEAM_MESSAGES
+from tests.sources.gateway.live import wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -56,17 +56,6 @@ def bad_http_request(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(b"GARBAGE\r\n\r\n")
         assert connection.recv(1000).startswith(b"HTTP/1.1 400")
-
-
-def wait_healthy(port: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing healthy on port {port}")
 
 
 def gateway_entry(folder: Path, port: int) -> dict:
@@ -143,7 +132,7 @@ def test_gateway_json_lines_carry_its_integration_and_uvicorns_go_through_them(t
     try:
         ready = process.stdout.readline()  # the readiness line, on stdout
         assert f"ready on http://127.0.0.1:{port}" in ready, process.stderr.read() if process.poll() else ready
-        wait_healthy(port, process)  # the line is printed at start-up, just before uvicorn listens
+        wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s=120)  # healthy too, not only listening
         bad_http_request(port)
         time.sleep(0.3)
     finally:
@@ -197,7 +186,7 @@ def test_serve_hands_its_log_format_and_run_id_to_its_gateway(tmp_path):
         cwd=tmp_path, env={**ENV, "AIRIS_TOKEN": TOKEN}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_healthy(port, process)
+        wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s=120)
         bad_http_request(port)
         time.sleep(0.5)
     finally:

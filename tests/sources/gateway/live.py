@@ -23,6 +23,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 60.0, log: Path | None = None) -> None:
+    """Wait until ``GET url/healthz`` answers 200; fail when ``process`` exits first (quoting ``log``) or after
+    ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url} exited: {log.read_text()[-2000:] if log else process.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing healthy at {url}")
+
+
 class LiveGateway:
     """One gateway process for ``settings`` (the integration entry, beside name/type/spool/host/port);
     ``env`` holds the secrets the entry names with ``{env: NAME}``. Its stderr goes to ``gateway.log``."""
@@ -48,16 +63,7 @@ class LiveGateway:
         return self.process.pid
 
     def _wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"gateway exited: {self.log.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise AssertionError("gateway did not become ready")
+        wait_healthy(self.url, self.process, timeout_s, self.log)
 
     def memory_mb(self) -> dict[str, float]:
         """``VmRSS`` (resident now) and ``VmHWM`` (peak resident) of the process, MB."""
