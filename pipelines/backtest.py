@@ -8,7 +8,10 @@ Reads the window aggregates that ``pipelines.main`` stored under
 runs every rule through the same engine as live runs (the batch runner:
 GroupByKey + ordered evaluation), applies the silences, writes the alerts to
 ``OUTPUT/backtest-alerts.jsonl`` and prints a table per rule: episodes, first
-and last trigger, total firing time. Without ``--config`` the bundled sample
+and last trigger, total firing time and the episodes still firing at the end.
+An episode still firing at the end counts as firing up to ``--end``, or
+without ``--end`` up to the end of the stored history read (the newest
+window end), not just to its last notification. Without ``--config`` the bundled sample
 config is used; without ``--history``, ``./airis-mon-output``.
 """
 
@@ -35,7 +38,7 @@ from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences
 
-__all__ = ["ReadAggregates", "aggregate_files", "episode_table", "run", "stored_window_seconds"]
+__all__ = ["ReadAggregates", "aggregate_files", "episode_table", "history_end_ms", "run", "stored_window_seconds"]
 
 _DAY_MS = 86_400_000
 
@@ -80,6 +83,21 @@ def stored_window_seconds(files: Sequence[str]) -> int:
     return (first.column("window_end_ms")[0].as_py() - first.column("window_start_ms")[0].as_py()) // 1000
 
 
+def history_end_ms(files: Sequence[str], start_ms: int | None, end_ms: int | None) -> int:
+    """The end of the history a backtest reads (epoch ms): ``end_ms`` when given, otherwise the newest
+    ``window_end_ms`` among the stored rows inside the range (0 when there is none)."""
+    if end_ms is not None:
+        return end_ms
+    newest = 0
+    for path in files:
+        ends = pq.read_table(path, columns=["window_start_ms", "window_end_ms"])
+        if start_ms is not None:
+            ends = ends.filter(pc.greater_equal(ends.column("window_start_ms"), start_ms))
+        if ends.num_rows:
+            newest = max(newest, pc.max(ends.column("window_end_ms")).as_py())
+    return newest
+
+
 class ReadAggregates(beam.DoFn):
     """An aggregate file -> its rows inside [start, end), as one table."""
 
@@ -101,9 +119,9 @@ class ReadAggregates(beam.DoFn):
 
 
 def episode_table(alerts: Iterable[dict], end_ms: int) -> list[dict]:
-    """Per rule: episodes, first and last trigger, total firing time (s).
+    """Per rule: episodes, first and last trigger, total firing time (s), episodes still open.
 
-    An episode still firing at the end of the range counts until ``end_ms``.
+    An episode still firing at the end of the range counts until ``end_ms`` (epoch ms).
     """
     episodes: dict[str, dict[str, dict]] = {}
     for alert in alerts:
@@ -123,6 +141,7 @@ def episode_table(alerts: Iterable[dict], end_ms: int) -> list[dict]:
                 "first_trigger": min(e["trigger"] for e in triggered) if triggered else None,
                 "last_trigger": max(e["trigger"] for e in triggered) if triggered else None,
                 "firing_s": sum(((e["resolved"] or end_ms) - e["trigger"]) / 1000 for e in triggered),
+                "open": sum(1 for e in triggered if e["resolved"] is None),
             }
         )
     return rows
@@ -132,13 +151,15 @@ def _format(rows: list[dict], config: Config) -> str:
     def when(ms):
         return ms_to_iso(ms)[:16].replace("T", " ") if ms else "-"
 
-    lines = [f"{'rule':<32} {'episodes':>8}  {'first trigger':<16}  {'last trigger':<16}  {'firing':>10}"]
+    lines = [f"{'rule':<32} {'episodes':>8}  {'first trigger':<16}  {'last trigger':<16}  {'firing':>10}  {'open':>4}"]
     seen = {row["rule"]: row for row in rows}
     for rule in config.rules:
-        row = seen.get(rule.name, {"episodes": 0, "first_trigger": None, "last_trigger": None, "firing_s": 0})
+        row = seen.get(
+            rule.name, {"episodes": 0, "first_trigger": None, "last_trigger": None, "firing_s": 0, "open": 0}
+        )
         lines.append(
             f"{rule.name:<32} {row['episodes']:>8}  {when(row['first_trigger']):<16}  {when(row['last_trigger']):<16}"
-            f"  {row['firing_s'] / 60:>8.1f} m"
+            f"  {row['firing_s'] / 60:>8.1f} m  {row['open']:>4}"
         )
     return "\n".join(lines)
 
@@ -180,8 +201,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             >> WriteToNotificationLog(NotificationLogConfig(name="backtest", path=str(alerts_path)), replace=True)
         )
     alerts = [json.loads(line) for line in alerts_path.read_text().splitlines()]
-    horizon = end_ms or max((a["timestamp_ms"] for a in alerts), default=0)
-    rows = episode_table(alerts, horizon)
+    rows = episode_table(alerts, history_end_ms(files, start_ms, end_ms))
     span = f"{args.start or 'start of history'} .. {args.end or 'end of history'}"
     print(f"AIRIS-MON backtest over {len(files)} aggregate file(s), {span}, {window_s} s windows")
     print(_format(rows, config))

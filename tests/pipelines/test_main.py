@@ -155,3 +155,23 @@ def test_backtest_range_and_errors(small_day: Path):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert missing.returncode == 2 and "no stored aggregates" in missing.stderr
+
+
+def test_backtest_counts_an_episode_still_firing_to_the_end_of_history(small_day: Path):
+    """The latency of ep-a is above 1 ms all day: one episode, triggered at 00:01, never resolved. It fires
+    until the history's last window ends (00:30), or until --end, not until its one notification."""
+    main("--config", str(small_day / "config.yaml"))
+    config = small_day / "always.yaml"
+    config.write_text(
+        "rules:\n  - {name: always, metric: model_latency, aggregation: mean, comparator: '>', threshold: 1,"
+        " severity: warning}\n",
+        encoding="utf-8",
+    )
+    common = ("--config", str(config), "--history", str(small_day / "out"), "--output", str(small_day / "bt"))
+
+    def row(*extra: str) -> list[str]:
+        lines = main(*common, *extra, job="pipelines.backtest").stdout.splitlines()
+        return next(line for line in lines if line.startswith("always")).split()
+
+    assert row() == ["always", "1", "2026-11-28", "00:01", "2026-11-28", "00:01", "29.0", "m", "1"]
+    assert row("--end", "2026-11-28T00:20:00Z")[-3:] == ["19.0", "m", "1"]
