@@ -1,9 +1,14 @@
 """``EvaluateRules``: the batch runner of the rule engine.
 
 Aggregate tables -> :class:`~airis_mon.schema.Alert` rows. Each (rule, group)
-is brought together by one GroupByKey and evaluated in one call of
-:func:`~transforms.rules.engine.evaluate`, in time order, from the initial
-state. The evaluation horizon (no-data rules fire on it; a threshold alert
+is brought together by one GroupByKey (its rows as NumPy columns, one element
+per group and table) and evaluated in one call, in time order, from the
+initial state: native threshold rules by the vectorized path
+(:mod:`transforms.rules.vectorized`, the same alerts as the state machine,
+proved by a property test), the others by
+:func:`~transforms.rules.engine.evaluate` through the same
+:func:`~transforms.rules.incremental.advance` step the stateful runners
+take. The evaluation horizon (no-data rules fire on it; a threshold alert
 whose series stopped reporting resolves on it) is ``until_ms`` when given (a
 backtest's ``--end``) and otherwise the end of the newest window in the input.
 
@@ -19,11 +24,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airis_mon.progress import Tally
+from airis_mon.schema import Alert
 from transforms.rules.config import RuleConfig
+from transforms.rules.engine import GroupContext
 from transforms.rules.incremental import advance
-from transforms.rules.select import GroupKey, PartialWindow, select_partials
+from transforms.rules.select import GroupKey, select_partials
+from transforms.rules.vectorized import (
+    PartialColumns,
+    combine_columns,
+    concat_columns,
+    evaluate_columns,
+    select_columns,
+    vectorizable,
+)
 
-__all__ = ["COMPONENT", "EvaluateRules", "SelectPartials", "count_alert"]
+__all__ = ["COMPONENT", "EvaluateRules", "SelectPartials", "count_alert", "evaluate_group"]
 
 COMPONENT = "rules"
 _NO_HORIZON = 2**62  # epoch ms beyond any data: every window is due
@@ -46,21 +61,43 @@ class SelectPartials(beam.DoFn):
         yield from select_partials(table, self._rules)
 
 
+class _SelectColumns(beam.DoFn):
+    """Aggregate table -> (group key, columns) for every rule (the batch runner's selection)."""
+
+    def __init__(self, rules: Sequence[RuleConfig]):
+        self._rules = tuple(rules)
+
+    def process(self, table: pa.Table):
+        yield from select_columns(table, self._rules)
+
+
+def evaluate_group(
+    rule: RuleConfig, key: GroupKey, parts: Iterable[PartialColumns], window_seconds: int, until_ms: int | None
+) -> list[Alert]:
+    """The alerts of one (rule, group) over all its rows, from the initial state, with ``until_ms`` (epoch
+    ms) as the horizon of silence (None: unbounded). Every window is complete in a batch: one step with an
+    unbounded horizon, the same step the stateful runners take piece by piece."""
+    window_ms = rule.window_ms(window_seconds)
+    columns = concat_columns(list(parts))
+    if not vectorizable(rule):
+        return advance(rule, key, None, (), columns.rows(), _NO_HORIZON, window_ms, until_ms).alerts
+    silence_until = _NO_HORIZON if until_ms is None else until_ms
+    silence_until -= silence_until % window_ms  # as advance() does for threshold rules
+    starts, values = combine_columns(columns, rule, window_ms)
+    alerts, _ = evaluate_columns(rule, GroupContext(key[1], key[2], window_ms), starts, values, None, silence_until)
+    return alerts
+
+
 class _EvaluateGroup(beam.DoFn):
     def __init__(self, rules: Sequence[RuleConfig], window_seconds: int, until_ms: int | None):
         self._rules = {rule.name: rule for rule in rules}
         self._window_seconds = window_seconds
         self._until_ms = until_ms
 
-    def process(self, element: tuple[GroupKey, Iterable[list[PartialWindow]]], data_end_ms: int | None = None):
+    def process(self, element: tuple[GroupKey, Iterable[PartialColumns]], data_end_ms: int | None = None):
         key, parts = element
-        rule = self._rules[key[0]]
-        window_ms = rule.window_ms(self._window_seconds)
         until = self._until_ms if self._until_ms is not None else data_end_ms
-        # Every window is complete in a batch: one step with an unbounded horizon, the same step the
-        # stateful runners take piece by piece.
-        step = advance(rule, key, None, (), [p for part in parts for p in part], _NO_HORIZON, window_ms, until)
-        for alert in step.alerts:
+        for alert in evaluate_group(self._rules[key[0]], key, parts, self._window_seconds, until):
             count_alert(alert)
             yield alert
 
@@ -85,7 +122,7 @@ class EvaluateRules(beam.PTransform):
         evaluate_fn = _EvaluateGroup(self._rules, self._window_seconds, self._until_ms)
         grouped = (
             aggregates
-            | "SelectRuleSeries" >> beam.ParDo(SelectPartials(self._rules))
+            | "SelectRuleSeries" >> beam.ParDo(_SelectColumns(self._rules))
             | "GroupRuleSeries" >> beam.GroupByKey()
         )
         if self._until_ms is not None or not self._rules:
