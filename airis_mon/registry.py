@@ -146,6 +146,13 @@ COMPONENTS: tuple[Component, ...] = (
         "A group that reported stops reporting",
     ),
     Component(
+        "transform",
+        "prometheus",
+        "transforms.rules.config:PrometheusRule",
+        "transforms.rules.batch:EvaluateRules",
+        "An imported Prometheus alerting rule (PromQL subset), with Prometheus for/keep_firing_for semantics",
+    ),
+    Component(
         "sink",
         "parquet",
         "sinks.parquet.config:ParquetSinkConfig",

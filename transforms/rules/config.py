@@ -16,7 +16,7 @@
         comparator: ">"
         threshold: 250
         recovery_threshold: 200            # optional hysteresis: resolve only below this
-        for: 3                             # consecutive windows, or a duration such as 3m
+        for: 3                             # consecutive windows, or a duration such as 3m; 0 = 1
         keep_firing_for: 2m                # optional
         repeat_interval: 1h                # optional re-notification while firing
         allowed_lateness: 1m               # streaming: wait this long for late windows
@@ -47,14 +47,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from airis_mon.durations import Duration, parse_duration_s
 from airis_mon.models import ComponentConfig
 from airis_mon.routing import TagMatcher
 from airis_mon.schema import ALERT_SEVERITIES
 
-__all__ = ["AGGREGATIONS", "NoDataRule", "RuleConfig", "ThresholdRule"]
+__all__ = ["AGGREGATIONS", "NoDataRule", "PrometheusRule", "RuleConfig", "ThresholdRule"]
 
 AGGREGATIONS = ("count", "sum", "min", "max", "mean", "rate", "p50", "p95", "p99")
 DEFAULT_SUMMARY = "{rule}: {metric} {aggregation} {value:.6g} {comparator} {threshold:g} ({group})"
@@ -127,8 +127,8 @@ class ThresholdRule(_RuleBase):
     @classmethod
     def _valid_for(cls, value: int | str) -> int | str:
         if isinstance(value, int):
-            if value < 1:
-                raise ValueError("for: at least 1 window")
+            if value < 0:
+                raise ValueError("for: a number of windows, 0 or more")
             return value
         parse_duration_s(value)
         return value
@@ -146,9 +146,10 @@ class ThresholdRule(_RuleBase):
         return value
 
     def for_windows(self, window_ms: int) -> int:
-        """Consecutive windows the condition must hold before firing."""
+        """Consecutive windows the condition must hold before firing; ``for: 0`` (or ``0m``) is 1: fire on
+        the first breaching window."""
         if isinstance(self.for_, int):
-            return self.for_
+            return max(1, self.for_)
         return max(1, -(-parse_duration_s(self.for_) * 1000 // window_ms))
 
 
@@ -167,4 +168,37 @@ class NoDataRule(_RuleBase):
         return value
 
 
-RuleConfig = ThresholdRule | NoDataRule
+class PrometheusRule(_RuleBase):
+    """A rule imported from Prometheus (``python -m pipelines.rules import``), evaluated with Prometheus 2.42
+    alerting semantics (:mod:`transforms.rules.prometheus_semantics`): ``expr`` in the PromQL subset of
+    :mod:`transforms.rules.promql`, evaluated at every base window; ``for`` and ``keep_firing_for`` are
+    durations, ``for: 0`` fires on the first true evaluation. ``metric`` is the expression's first metric
+    (filled in); ``tags``, ``group_by`` and ``window`` come from the expression and cannot be set.
+    """
+
+    type: Literal["prometheus"] = "prometheus"
+    expr: str = Field(min_length=1, description="PromQL alerting expression (the supported subset)")
+    for_: Duration = Field(default=0, alias="for", description="Prometheus 'for', s")
+    keep_firing_for: Duration = 0
+    lookback: Duration = Field(default=300, description="instant-selector lookback (Prometheus's 5m), s")
+    alert_type: str = "prometheus"
+
+    model_config = ConfigDict(**ComponentConfig.model_config, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_from_expr(cls, data: object) -> object:
+        from transforms.rules.promql import compile_expr
+
+        if isinstance(data, dict) and isinstance(data.get("expr"), str):
+            for key in ("tags", "group_by", "window", "metric"):
+                if key in data:
+                    raise ValueError(f"{key}: not settable on a prometheus rule (it comes from expr)")
+            plan = compile_expr(data["expr"])
+            data = {**data, "metric": plan.selectors()[0].metric}
+            if plan.is_absent:
+                data["group_by"] = []
+        return data
+
+
+RuleConfig = ThresholdRule | NoDataRule | PrometheusRule

@@ -21,7 +21,10 @@ Threshold rules, per (rule, group)::
 - ``repeat_interval``: while firing, a ``repeat`` notification each interval.
 
 No-data rules fire ``absent_for`` after a group's last window, and resolve
-when data returns. ``until_ms`` (the evaluation horizon: end of a bounded run,
+when data returns. Rules imported from Prometheus (``type: prometheus``) are evaluated by
+:mod:`transforms.rules.prometheus_semantics` with Prometheus's own timing.
+
+``until_ms`` (the evaluation horizon: end of a bounded run,
 the live runner's closed-window frontier, or the streaming watermark) lets
 them fire when data never comes back, and lets a threshold alert whose series
 stopped reporting resolve: the silence up to the horizon is a gap like any
@@ -47,6 +50,7 @@ from transforms.rules.config import (
     DEFAULT_RESOLVE_SUMMARY,
     DEFAULT_SUMMARY,
     NoDataRule,
+    PrometheusRule,
     RuleConfig,
     ThresholdRule,
 )
@@ -85,6 +89,9 @@ class RuleState:
     peak: float = math.nan  # worst value of the episode
     last_active_end_ms: int = 0  # end of the last window that kept the alert firing
     last_notified_ms: int = 0
+    # Prometheus semantics only (transforms.rules.prometheus_semantics); JSON-safe, bounded:
+    keep_firing_since_ms: int = 0  # first evaluation the condition was false while firing (0: none)
+    recent: tuple = ()  # recent base windows: ([start_ms, {source|le: [count, sum, min, max, mean_sum, n]}], ...)
 
 
 def alert_id(rule: str, source: str, group: str, starts_at_ms: int) -> str:
@@ -270,6 +277,10 @@ def evaluate(
     ``keep_firing_for``).
     """
     state = state or RuleState()
+    if isinstance(rule, PrometheusRule):
+        from transforms.rules.prometheus_semantics import evaluate_prometheus
+
+        return evaluate_prometheus(rule, group, windows, state, until_ms)
     out = _Emitter(rule, group)
     done = state.evaluated_until_ms
     ordered = sorted(w for w in windows if done is None or w.window_end_ms > done)

@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 
 from airis_mon.routing import matches
 from airis_mon.schema import tags_from_json
-from transforms.rules.config import RuleConfig, ThresholdRule
+from transforms.rules.config import PrometheusRule, RuleConfig, ThresholdRule
 from transforms.rules.engine import WindowValue
+from transforms.rules.promql import compile_expr
 
 __all__ = ["GroupKey", "PartialWindow", "combine_windows", "select_partials"]
 
@@ -52,6 +53,11 @@ _PARTIAL_COLUMNS = ("window_start_ms", "window_end_ms", "count", "sum", "min", "
 def _group_of(rule: RuleConfig, tags_json: str) -> str | None:
     """The group JSON of a series, or None when the rule does not select it."""
     tags = tags_from_json(tags_json)
+    if isinstance(rule, PrometheusRule):
+        from transforms.rules.prometheus_semantics import group_of
+
+        found = group_of(rule, rule.metric, tags)
+        return None if found is None else found[0]
     if not matches(rule.tags, tags):
         return None
     if rule.group_by is not None:
@@ -62,6 +68,9 @@ def _group_of(rule: RuleConfig, tags_json: str) -> str | None:
 def select_partials(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tuple[GroupKey, list[PartialWindow]]]:
     """Aggregate rows -> ``(group key, partial windows)``, one item per group in ``table``."""
     for rule in rules:
+        if isinstance(rule, PrometheusRule):
+            yield from _select_prometheus(table, rule)
+            continue
         mask = pc.equal(table.column("name"), rule.metric)
         if rule.source is not None:
             mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
@@ -78,8 +87,34 @@ def select_partials(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tu
         yield from by_key.items()
 
 
+def _select_prometheus(table: pa.Table, rule: PrometheusRule) -> Iterator[tuple[GroupKey, list]]:
+    """The rows of every selector of a prometheus rule, tagged with the data key they feed."""
+    from transforms.rules.prometheus_semantics import PromPartial, group_of
+
+    by_key: dict[GroupKey, list] = {}
+    for metric in dict.fromkeys(s.metric for s in compile_expr(rule.expr).selectors()):
+        mask = pc.equal(table.column("name"), metric)
+        if rule.source is not None:
+            mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
+        selected = table.filter(mask)
+        if not selected.num_rows:
+            continue
+        found = {t: group_of(rule, metric, tags_from_json(t)) for t in pc.unique(selected.column("tags")).to_pylist()}
+        columns = [selected.column(c).to_pylist() for c in ("source", "tags", *_PARTIAL_COLUMNS)]
+        for source, tags, *values in zip(*columns, strict=True):
+            hit = found[tags]
+            if hit is not None:
+                by_key.setdefault((rule.name, source, hit[0]), []).extend(PromPartial(*values, k) for k in hit[1])
+    yield from by_key.items()
+
+
 def combine_windows(parts: Iterable[PartialWindow], rule: RuleConfig, window_ms: int) -> list[WindowValue]:
-    """Fold partial rows into the rule's windows (ordered), valued by its aggregation."""
+    """Fold partial rows into the rule's windows (ordered), valued by its aggregation (prometheus rules:
+    :class:`~transforms.rules.prometheus_semantics.PromWindow` base windows)."""
+    if isinstance(rule, PrometheusRule):
+        from transforms.rules.prometheus_semantics import combine_prom_windows
+
+        return combine_prom_windows(parts, window_ms)
     buckets: dict[int, list[PartialWindow]] = {}
     for part in parts:
         buckets.setdefault(part.window_start_ms - part.window_start_ms % window_ms, []).append(part)
