@@ -78,7 +78,7 @@ def _one(rule: Mapping[str, Any]) -> dict[str, Any]:
     labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
     severity = labels.get("severity", "warning")
     if severity in ALERT_SEVERITIES:
-        labels.pop("severity")
+        labels.pop("severity", None)
     else:
         severity = "warning"
     out: dict[str, Any] = {"name": rule["alert"], "type": "prometheus", "expr": str(rule["expr"]).strip(),

@@ -326,7 +326,7 @@ def evaluate_prometheus(
     new = sorted((w for w in windows if done is None or w.window_end_ms > done), key=lambda w: w.window_start_ms)
     recent = [(start, data) for start, data in state.recent]
     recent.extend((w.window_start_ms, w.data) for w in new)
-    if not recent:
+    if not recent and done is None:
         return [], state
     limit = max([w.window_end_ms for w in new] + [until_ms or 0, done or 0])
     keep_ms = max(evaluator.lookback_ms, plan.max_range_s() * 1000)
