@@ -34,7 +34,7 @@ def rules(draw):
         "comparator": comparator,
         "threshold": 10.0,
         "aggregation": draw(st.sampled_from(["p95", "max", "min", "mean", "sum", "count", "rate"])),
-        "for": draw(st.one_of(st.integers(1, 4), st.sampled_from(["0m", "1m", "90s", "3m"]))),
+        "for": draw(st.one_of(st.integers(0, 4), st.sampled_from(["0m", "1m", "90s", "3m"]))),
         "keep_firing_for": draw(st.sampled_from([0, 60, 120, 300])),
         "repeat_interval": draw(st.sampled_from([None, 60, 180])),
     }
