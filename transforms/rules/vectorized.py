@@ -171,9 +171,10 @@ def combine_columns(parts: PartialColumns, rule: ThresholdRule, window_ms: int) 
 def _extreme_like_python(values: np.ndarray, first: np.ndarray, sizes: np.ndarray, ufunc, builtin) -> np.ndarray:
     """``ufunc.reduceat`` (``np.minimum``/``np.maximum``), except in a bucket with a NaN part, which
     Python's ``min()``/``max()`` (``builtin``) treat by order (a NaN first wins, a NaN later is
-    skipped): there the reference's own call decides, so values match it exactly."""
+    skipped), or with a zero (``0.0`` and ``-0.0`` are equal; Python keeps the first): there the
+    reference's own call decides, so values match it exactly."""
     result = ufunc.reduceat(values, first)
-    for index in np.flatnonzero(np.isnan(result) & (sizes > 1)).tolist():
+    for index in np.flatnonzero((np.isnan(result) | (result == 0)) & (sizes > 1)).tolist():
         begin = first[index]
         result[index] = builtin(values[begin : begin + sizes[index]].tolist())
     return result

@@ -62,7 +62,7 @@ def comparable_alerts(alerts) -> list[tuple]:
     return [tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in alert) for alert in alerts]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=rules(), earlier=window_series(12), later=window_series(60), horizon=st.integers(0, 90))
 def test_evaluate_columns_equals_the_state_machine(rule, earlier, later, horizon):
     # A starting state the reference reached on an earlier stretch (may be pending or firing).
@@ -125,7 +125,7 @@ def _table(rows: list[tuple[str, str, str, PartialWindow]]) -> pa.Table:
                      for k, v in columns.items()})  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.data(),
     rule=rules(),
