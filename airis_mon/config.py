@@ -40,6 +40,7 @@ from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.registry import get_component, known_types
 from airis_mon.routing import DefaultRoute, Route, Silence
 from airis_mon.validation import describe_validation_error, without_inputs
+from transforms.notify_policy.config import NotificationPolicy, policy_from_document
 
 __all__ = [
     "SAMPLE_CONFIG_PATH",
@@ -109,6 +110,9 @@ class _RawConfig(StrictModel):
     silences: list[Silence] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
+    notification_policy: dict[str, Any] | None = None
+    inhibit_rules: list[dict[str, Any]] = Field(default_factory=list)
+    time_intervals: list[dict[str, Any]] = Field(default_factory=list)
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     live: dict[str, Any] = Field(default_factory=dict)
 
@@ -123,6 +127,7 @@ class Config(StrictModel):
     silences: tuple[Silence, ...] = ()
     routes: tuple[Route, ...] = ()
     default_route: DefaultRoute = Field(default_factory=DefaultRoute)
+    notification_policy: NotificationPolicy | None = None  # with inhibit_rules, time_intervals; replaces routes
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     base_dir: Path = Field(description="folder that relative paths are resolved against")
@@ -336,6 +341,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
     window_seconds = _known(aggregation, "window_seconds")
     if window_seconds is not None and "rules" in sections:
         problems.extend(_rule_windows_misfit(sections["rules"], window_seconds))
+    policy = None
     if "sinks" in sections:
         sinks = sections["sinks"]
         if routes is not None:
@@ -343,6 +349,9 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
         if isinstance(default_route, DefaultRoute):
             problems.extend(_unknown_route_sinks(sinks, "default_route", default_route))
         ownership = _ownership(document.get("enrichment"), enrichment, context)
+        notifiable = {s.name for s in sinks.typed if get_component("sink", s.type).role == "notify"}
+        policy, policy_problems = policy_from_document(document, notifiable, sinks.failed_names)
+        problems.extend(policy_problems)
         problems.extend(_unknown_owner_sinks(sinks, ownership))
         if output is not None:
             problems.extend(_storage_output_problems(sinks, output))
@@ -354,6 +363,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
         silences=tuple(silence for _, silence in silences),
         routes=tuple(route for _, route in routes),
         default_route=default_route,
+        notification_policy=policy,
         enrichment=enrichment,
         live=live,
         **{section: tuple(parsed.typed) for section, parsed in sections.items()},
@@ -495,7 +505,8 @@ def config_warnings(config: Config) -> list[str]:
     if config.rules and not notify:
         warnings.append("sinks: no notification sink: alerts are stored but nobody is notified; add one (slack, "
                         "pagerduty, email, notification_log ...) and route to it (routes, default_route)")  # fmt: skip
-    elif config.rules and not config.routes and not config.default_route.sinks and not _owner_sinks(config):
+    elif config.rules and not config.routes and not config.default_route.sinks and not _owner_sinks(config) and (
+            config.notification_policy is None):  # fmt: skip
         warnings.append("routes: none configured and default_route.sinks is empty: alerts are stored but no "
                         "notification sink receives them; add a route or default_route: {sinks: [NAME]}")  # fmt: skip
     return warnings

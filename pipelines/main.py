@@ -46,6 +46,7 @@ from pipelines.live.checkpoint import (
     CONTEXT_FILE,
     DATA_END_FILE,
     HEALTH_FILE,
+    NOTIFY_POLICY_FILE,
     OUTBOX_FILE,
     RULES_FILE,
     encode_context,
@@ -53,6 +54,7 @@ from pipelines.live.checkpoint import (
     encode_entries,
     encode_health,
     encode_outbox,
+    encode_policy,
 )
 from pipelines.live.transforms import (
     OPEN_POINTS,
@@ -72,6 +74,7 @@ from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
 from transforms.enrich.context import CONTEXT_EVENT_TYPES
 from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
+from transforms.notify_policy.transform import NotifyByPolicy
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.checkpointed import ENTRIES, EvaluateRulesFromCheckpoint, alert_states_of
 from transforms.rules.notify import ApplySilences, RouteAlerts
@@ -311,7 +314,17 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         | "ApplySilences" >> ApplySilences(config.silences)
         | "EnrichAlerts" >> EnrichAlerts(config.enrichment, context_events, streaming=streaming)
     )
-    routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route, config.enrichment)
+    if config.notification_policy is not None:  # one notification per group and change, as Alertmanager
+        if streaming:
+            raise ConfigError(["notification_policy: not supported with --streaming yet; use a batch run or the "
+                               "live runner (python -m pipelines.serve)"], "config")  # fmt: skip
+        policy = NotifyByPolicy(config.notification_policy, cycle.notify_policy_state if cycle else None,
+                                (cycle.until_ms or cycle.closed_until_ms) if cycle else None)  # fmt: skip
+        routed, policy_state = alerts | "NotifyByPolicy" >> policy
+        if cycle:  # the dispatcher's groups, timers and notification log, for the next cycle
+            _ = policy_state | "StageNotifyPolicy" >> WriteStagingFile(cycle.staged(NOTIFY_POLICY_FILE), encode_policy)
+    else:
+        routed = alerts | "RouteAlerts" >> RouteAlerts(config.routes, config.default_route, config.enrichment)
     sink_dead_letters = []
     if cycle:  # delivered by the runner from the outbox once the cycle has committed: exactly once
         _ = routed | "StageOutbox" >> WriteStagingFile(cycle.staged(OUTBOX_FILE), encode_outbox)

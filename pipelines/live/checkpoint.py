@@ -51,11 +51,13 @@ __all__ = [
     "decode_context",
     "decode_data_end",
     "decode_entries",
+    "decode_policy",
     "encode_context",
     "encode_data_end",
     "encode_entries",
     "encode_health",
     "encode_outbox",
+    "encode_policy",
     "last_successes",
     "load_checkpoint",
     "load_plan",
@@ -82,6 +84,7 @@ class Checkpoint:
     files_read: dict[str, list[list]] = field(default_factory=dict)
     last_poll_ms: dict[str, int] = field(default_factory=dict)
     last_success_ms: dict[str, int] = field(default_factory=dict)
+    notify_policy: dict = field(default_factory=dict)  # the notification policy's dispatcher state (JSON)
 
     def run_key(self, cycle: int) -> str:
         """Storage file names of ``cycle``: unique per state folder and cycle, the same on a re-run."""
@@ -100,6 +103,7 @@ class Checkpoint:
             "files_read": self.files_read,
             "last_poll_ms": self.last_poll_ms,
             "last_success_ms": self.last_success_ms,
+            "notify_policy": self.notify_policy,
         }
 
     @classmethod
@@ -117,6 +121,7 @@ class Checkpoint:
             files_read=data["files_read"],
             last_poll_ms=data["last_poll_ms"],
             last_success_ms=data["last_success_ms"],
+            notify_policy=data.get("notify_policy") or {},
         )
 
 
@@ -185,9 +190,20 @@ OUTBOX_FILE = "outbox.jsonl"
 DATA_END_FILE = "data_end.json"
 CARRY_FILE = "carry.parquet"
 HEALTH_FILE = "health.jsonl"
+NOTIFY_POLICY_FILE = "notify_policy.json"
 #: Context events kept between cycles (the newest; user syncs: the newest per source).
 MAX_CONTEXT_EVENTS = 2_000
 _LIFECYCLE = {"trigger": 0, "repeat": 1, "resolve": 2}
+
+
+def encode_policy(states: list[dict]) -> str:
+    """The notification policy's dispatcher state (one element) -> JSON; empty without one."""
+    return json.dumps(states[0], sort_keys=True) if states else ""
+
+
+def decode_policy(text: str, previous: dict) -> dict:
+    """The staged dispatcher state, or ``previous`` when the cycle staged none."""
+    return json.loads(text) if text.strip() else previous
 
 
 def encode_entries(entries: list[RuleEntry]) -> str:

@@ -54,6 +54,7 @@ from pipelines.live.checkpoint import (
     CONTEXT_FILE,
     DATA_END_FILE,
     HEALTH_FILE,
+    NOTIFY_POLICY_FILE,
     OUTBOX_FILE,
     RULES_FILE,
     Checkpoint,
@@ -61,6 +62,7 @@ from pipelines.live.checkpoint import (
     decode_context,
     decode_data_end,
     decode_entries,
+    decode_policy,
     last_successes,
     load_checkpoint,
     load_plan,
@@ -236,12 +238,24 @@ class LiveRunner:
             carry=[path for path, earliest in cp.carry if plan.final or earliest < plan.closed_until_ms],
             rule_entries=cp.rules,
             context_events=cp.context_events,
+            notify_policy_state=cp.notify_policy,
         )
         pipeline = beam.Pipeline(runner=FnApiRunner())
-        build_pipeline(pipeline, self.config, self.output, self._num_shards, streaming=False, cycle=spec)
+        build_pipeline(pipeline, self._with_stored_silences(), self.output, self._num_shards, streaming=False,
+                       cycle=spec)  # fmt: skip
         result = pipeline.run()
         result.wait_until_finish()
         return result
+
+    def _with_stored_silences(self) -> Config:
+        """The config with the silences of each gateway's store (``/api/v2/silences``) after its own: read
+        at every cycle, so a silence created through the API applies from the next cycle on."""
+        from airis_mon.silence_store import SilenceStore
+
+        stored = [s for g in self.gateways() for s in SilenceStore(g.silences_path()).all()]
+        if not stored:
+            return self.config
+        return self.config.model_copy(update={"silences": (*self.config.silences, *stored)})
 
     def _commit(self, plan: CyclePlan, staging: Path) -> None:
         cp = self.checkpoint
@@ -275,6 +289,7 @@ class LiveRunner:
             files_read=files_read,
             last_poll_ms={**cp.last_poll_ms, **dict.fromkeys(plan.polls, plan.now_ms)},
             last_success_ms=_newest(cp.last_success_ms, last_successes((staging / HEALTH_FILE).read_text())),
+            notify_policy=decode_policy(_text_or_empty(staging / NOTIFY_POLICY_FILE), cp.notify_policy),
         )
         save_checkpoint(self.state_dir, committed)  # the commit point
         self.checkpoint = committed
@@ -303,6 +318,10 @@ class LiveRunner:
             "pending": states.count("pending"),
             "firing": states.count("firing"),
         }
+
+
+def _text_or_empty(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _earliest_point_ms(path: Path) -> int | None:

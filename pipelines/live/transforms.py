@@ -177,6 +177,7 @@ class CycleSpec:
     carry: list[str]
     rule_entries: list = field(default_factory=list)
     context_events: list[Event] = field(default_factory=list)
+    notify_policy_state: dict = field(default_factory=dict)  # the notification policy's, from the checkpoint
 
     def staged(self, name: str) -> str:
         """The path of one of this cycle's staging files."""

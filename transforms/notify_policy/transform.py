@@ -1,7 +1,7 @@
 """The Beam transform: alerts -> ``(receiver, group alert)`` through the notification policy.
 
-All alerts go to one key (inhibition and the routes see every alert, as in Alertmanager's single
-dispatcher; alerts, not points, so one key is small), are sorted by event time and run through
+All alerts go to one dispatcher as a side input (inhibition and the routes see every alert, as in
+Alertmanager's single dispatcher; alerts, not points, so they are few), are sorted by event time and run through
 :class:`~transforms.notify_policy.dispatcher.Dispatcher`. Silenced alerts are not dispatched
 (silences apply upstream, at the alert's time). In a batch run the horizon is the last alert's
 time plus the longest ``group_wait`` and ``group_interval``, so that every group's pending
@@ -11,7 +11,7 @@ notification is sent, and no repeats past the data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import apache_beam as beam
 
@@ -20,7 +20,7 @@ from transforms.notify_policy.config import NotificationPolicy
 from transforms.notify_policy.dispatcher import Dispatcher, Incoming
 from transforms.notify_policy.synthesize import group_alert
 
-__all__ = ["NotifyByPolicy", "batch_horizon_ms", "dispatch_alerts", "incoming", "policy_labels"]
+__all__ = ["STATE", "NotifyByPolicy", "batch_horizon_ms", "dispatch_alerts", "incoming", "policy_labels"]
 
 
 def policy_labels(alert: Alert) -> dict[str, str]:
@@ -60,23 +60,37 @@ def dispatch_alerts(policy: NotificationPolicy, alerts: Iterable[Alert], horizon
     return [(n.receiver, group_alert(n)) for n in notifications], dispatcher.state()
 
 
-def _dispatch(keyed: tuple[None, Iterable[Alert]], policy: NotificationPolicy) -> Iterator[tuple[str, Alert]]:
-    routed, _ = dispatch_alerts(policy, keyed[1])
+STATE = "state"  # the tagged output holding the dispatcher's state after the run
+
+
+def _dispatch(state: dict | None, alerts: list[Alert], policy: NotificationPolicy, horizon_ms: int | None):
+    routed, new_state = dispatch_alerts(policy, alerts, horizon_ms, state)
     beam.metrics.Metrics.counter("notify_policy", "group_notifications").inc(len(routed))
     yield from routed
+    yield beam.pvalue.TaggedOutput(STATE, new_state)
 
 
 class NotifyByPolicy(beam.PTransform):
-    """Alerts -> ``(receiver sink name, group alert)``: one notification per group and change."""
+    """Alerts -> ``(receiver sink name, group alert)``: one notification per group and change.
 
-    def __init__(self, policy: NotificationPolicy):
+    ``state``: the dispatcher's state from an earlier run (the live runner's checkpoint);
+    ``horizon_ms``: flush up to here (epoch ms; default :func:`batch_horizon_ms`). The output
+    ``STATE`` has one element, the new state (a dict); it is produced even when there are no
+    alerts, so pending flushes still run. The transform returns ``(routed, state)``."""
+
+    def __init__(self, policy: NotificationPolicy, state: dict | None = None, horizon_ms: int | None = None):
         super().__init__()
         self._policy = policy
+        self._state = state or {}
+        self._horizon_ms = horizon_ms
 
     def expand(self, alerts):
-        return (
-            alerts
-            | "OneDispatcher" >> beam.Map(lambda alert: (None, alert))
-            | "AllAlerts" >> beam.GroupByKey()
-            | "Dispatch" >> beam.FlatMap(_dispatch, self._policy)
+        outputs = (
+            alerts.pipeline
+            | "PreviousState" >> beam.Create([self._state])
+            | "Dispatch"
+            >> beam.FlatMap(_dispatch, beam.pvalue.AsList(alerts), self._policy, self._horizon_ms).with_outputs(
+                STATE, main="routed"
+            )
         )
+        return outputs["routed"], outputs[STATE]

@@ -98,7 +98,7 @@ def test_one_slack_message_and_one_pagerduty_incident_per_group(tmp_path: Path, 
         config = load_config(tmp_path / "policy.yaml")
         assert config.notification_policy is not None
         with beam.Pipeline() as pipeline:
-            routed = pipeline | beam.Create(ALERTS) | NotifyByPolicy(config.notification_policy)
+            routed, _ = pipeline | beam.Create(ALERTS) | NotifyByPolicy(config.notification_policy)
             for sink in config.sinks:
                 transform = get_component("sink", sink.type).transform_class()
                 _ = (
