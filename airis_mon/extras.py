@@ -62,6 +62,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "pipelines.backfill": ("aws",),
     "pipelines.gateway": ("gateway",),
     "pipelines.serve": ("prometheus",),  # and "gateway" when it starts a configured gateway
+    "pipelines.silence": (),  # requests only (the API it talks to is the gateway's)
     "templates.make_metadata": (),
     "templates.launch": ("gcp",),
     "benchmarks.aggregate": (),

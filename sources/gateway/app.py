@@ -9,6 +9,9 @@ Routes (the OpenAPI document, :mod:`sources.gateway.openapi`, is at ``/openapi.j
   (the secret and header values are never returned)
 - ``GET /api/v1/integrations/health`` (the latest health report), ``GET /healthz``
 - ``POST /mlflow/webhook``, ``POST /github/webhook``: signed webhooks (:mod:`sources.gateway.signed_routes`)
+- ``GET`` / ``POST /api/v2/silences``, ``GET`` / ``DELETE /api/v2/silence/{id}``: silences in the shape of
+  Alertmanager API v2 (``amtool`` talks to them), kept in :mod:`airis_mon.silence_store`; reading needs any
+  valid token, creating and expiring one with the ``silences:write`` scope (403 otherwise)
 
 Every ``/api/v1`` call needs ``Authorization: Bearer TOKEN`` (401 otherwise; tokens are kept as SHA-256
 digests and compared in constant time), checked before the body is read. A 2xx is returned only after the
@@ -31,17 +34,18 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airis_mon.contract import EventPayload, MetricsPayload, PayloadTimestamp
 from airis_mon.files import write_text_atomically
+from airis_mon.silence_store import EpochMs, SilenceMatcher, SilenceStore, StoredSilence, format_matcher, matcher_key
 from sources.gateway.bodies import (
     Body,
     GatewayError,
@@ -58,7 +62,7 @@ from sources.gateway.envelope import SpoolEntry
 from sources.gateway.fastpath import FastPaths
 from sources.gateway.spool import find_acknowledged, prune_keys
 
-__all__ = ["UserIn", "UserSyncPayload", "WebhookRegistration", "create_app"]
+__all__ = ["PostableSilence", "UserIn", "UserSyncPayload", "WebhookRegistration", "create_app"]
 
 LOG = logging.getLogger("airis_mon.gateway")
 
@@ -264,6 +268,8 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
 
     app = FastAPI(title="AIRIS-MON ingestion API", version="1.0.0")
     token_digests = {t.name: _digest(t.token.get_secret_value()) for t in config.tokens}
+    token_scopes = {t.name: frozenset(t.scopes) for t in config.tokens}
+    silences = SilenceStore(config.silences_path())
     buckets = _TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)
     registry = _WebhookRegistry(Path(config.spool))
     keys = KeyMemory(config.dedup_window_s, config.dedup_max_keys)
@@ -308,8 +314,9 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
             raise GatewayError(503, "could not store the registration; retry later",
                                headers={"Retry-After": "5"}) from None  # fmt: skip
 
-    def authenticate(request: Request) -> str:
-        """The name of the caller's token, or a 401; then a 429 past its rate."""
+    def authenticate(request: Request, scope: str | None = "ingest") -> str:
+        """The name of the caller's token, or a 401; then a 429 past its rate; then a 403 when the token
+        lacks ``scope`` (None: any valid token)."""
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not presented:
             raise GatewayError(401, "missing Bearer token", [{"field": "Authorization", "message": "Bearer TOKEN"}],
@@ -325,6 +332,8 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
         wait = buckets.take(match, clock())
         if wait:
             raise GatewayError(429, "rate limit exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        if scope is not None and scope not in token_scopes[match]:
+            raise GatewayError.about(403, "forbidden", "Authorization", f"this token lacks the {scope} scope")
         return match
 
     def idempotency_key(request: Request, token: str) -> str | None:
@@ -422,11 +431,105 @@ def create_app(config: GatewayConfig, writer, clock=time.monotonic, wall_clock=t
     async def healthz() -> Response:
         return json_answer(200, {"status": "ok"})
 
+    async def store_call(method, *args):
+        try:
+            return await asyncio.to_thread(method, *args)
+        except OSError:
+            LOG.exception("silence store not writable; answering 503")
+            raise GatewayError(503, "could not store the silence; retry later", headers={"Retry-After": "5"}) from None
+
+    def now_ms() -> int:
+        return int(wall_clock() * 1000)
+
+    @app.get("/api/v2/silences")
+    async def list_silences(request: Request) -> Response:
+        authenticate(request, scope=None)
+        try:
+            wanted = [matcher_key(f) for f in request.query_params.getlist("filter")]
+        except ValueError:
+            raise GatewayError.about(
+                400, "validation failed", "filter", "name=value, name!=value, name=~re, name!~re"
+            ) from None
+        found = [s.api(now_ms()) for s in await store_call(silences.all) if _filter_holds(s, wanted)]
+        return Response(orjson.dumps(found), media_type="application/json")
+
+    @app.post("/api/v2/silences")
+    async def post_silence(request: Request) -> Response:
+        token = authenticate(request, scope="silences:write")
+        body = Body(await read_body(request, limit))
+        silence = validated(PostableSilence, body, context())
+        at = now_ms()
+        problems = []
+        if silence.ends_at <= silence.starts_at:
+            problems.append("endsAt: must be after startsAt")
+        if silence.ends_at <= at:
+            problems.append("endsAt: must be in the future")
+        refuse(problems)
+        if silence.id is not None:  # Alertmanager: a POST with an id replaces that silence
+            if await store_call(silences.get, silence.id) is None:
+                raise GatewayError.about(404, "not found", "id", "no silence with this id")
+            stored = StoredSilence.model_validate(silence.model_dump(by_alias=True))
+        else:
+            stored = StoredSilence.model_validate(silence.model_dump(by_alias=True, exclude={"id"}))
+        stored = await store_call(silences.put, stored, at)
+        LOG.info("silence %s stored by token %s", stored.id, token)
+        return json_answer(200, {"silenceID": stored.id})
+
+    @app.get("/api/v2/silence/{silence_id}")
+    async def get_silence(request: Request, silence_id: str) -> Response:
+        authenticate(request, scope=None)
+        found = await store_call(silences.get, silence_id)
+        if found is None:
+            raise GatewayError.about(404, "not found", "silenceID", "no silence with this id")
+        return json_answer(200, found.api(now_ms()))
+
+    @app.delete("/api/v2/silence/{silence_id}")
+    async def delete_silence(request: Request, silence_id: str) -> Response:
+        token = authenticate(request, scope="silences:write")
+        if await store_call(silences.expire, silence_id, now_ms()) is None:
+            raise GatewayError.about(404, "not found", "silenceID", "no silence with this id")
+        LOG.info("silence %s expired by token %s", silence_id, token)
+        return Response(status_code=200)
+
     add_signed_webhooks(app, config, storer, context, wall_clock)
     install_openapi(app, config, wall_clock)
     hot = {"/api/v1/metrics/ingest": ingest_metrics, "/api/v1/events/ingest": ingest_event}
     app.add_middleware(FastPaths, handlers=hot, answer_error=error_answer)
     return app
+
+
+def _in_range(ms: int) -> int:
+    if not 0 <= ms <= _LATEST_MS:
+        raise ValueError("a time from 1970-01-01 to 9999-12-31")
+    return ms
+
+
+_LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_SilenceTime = Annotated[
+    EpochMs,
+    AfterValidator(_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "description": "RFC 3339 (or epoch s/ms)"}),
+]
+
+
+class PostableSilence(BaseModel):
+    """A silence (Alertmanager API v2 ``PostableSilence``): endsAt must be after startsAt and in the future
+    (400 otherwise); with an ``id``, it replaces that silence (404 when there is none)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
+
+    id: str | None = Field(default=None, max_length=64)
+    matchers: list[SilenceMatcher] = Field(min_length=1, max_length=64)
+    starts_at: _SilenceTime = Field(alias="startsAt")
+    ends_at: _SilenceTime = Field(alias="endsAt")
+    created_by: str = Field(alias="createdBy", min_length=1, max_length=256)
+    comment: str = Field(min_length=1, max_length=4096)
+
+
+def _filter_holds(silence: StoredSilence, wanted: list[SilenceMatcher]) -> bool:
+    """Alertmanager's ``filter``: every wanted matcher is one of the silence's matchers."""
+    have = {matcher_key(format_matcher(m)) for m in silence.matchers}
+    return all(w in have for w in wanted)
 
 
 def error_answer(error: GatewayError) -> Response:

@@ -13,7 +13,9 @@ holds (closed segments) as a source.
         host: 127.0.0.1
         port: 8080
         tokens:                             # Bearer tokens; stored hashed in memory
-          - {name: ci, token: {env: AIRIS_TOKEN_CI}}
+          - {name: ci, token: {env: AIRIS_TOKEN_CI}}                      # scopes: [ingest] (the default)
+          - {name: oncall, token: {env: AIRIS_TOKEN_ONCALL}, scopes: [ingest, silences:write]}
+        silences_file: null                 # default SPOOL/config/silences.json (read by the live runner)
         max_body_bytes: 1048576             # larger bodies: 413 (see "Default limits" below)
         rate_limit_per_s: 20000             # requests per second per token; bursts up to rate_limit_burst; then 429
         rate_limit_burst: 40000
@@ -54,6 +56,7 @@ Default limits, and why:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -62,7 +65,11 @@ from airis_mon.contract import TimestampRange
 from airis_mon.models import ComponentConfig, ConfigPath, StrictModel
 from airis_mon.secrets import Secret
 
-__all__ = ["GatewayConfig", "GatewayToken"]
+__all__ = ["TOKEN_SCOPES", "GatewayConfig", "GatewayToken"]
+
+#: What a token may do beyond reading: ``ingest`` (every ``/api/v1`` route, as before scopes existed) and
+#: ``silences:write`` (create and expire silences, ``/api/v2/silences``). Any valid token may read silences.
+TOKEN_SCOPES = ("ingest", "silences:write")
 
 
 class GatewayToken(StrictModel):
@@ -70,6 +77,9 @@ class GatewayToken(StrictModel):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     token: Secret
+    scopes: list[Literal[TOKEN_SCOPES]] = Field(
+        default_factory=lambda: ["ingest"], description="ingest; silences:write (create and expire silences)"
+    )
 
 
 class GatewayConfig(ComponentConfig):
@@ -106,6 +116,9 @@ class GatewayConfig(ComponentConfig):
         default_factory=TimestampRange, description="accepted payload timestamps (the API and the spool reader)"
     )
     health_report: ConfigPath | None = Field(default=None, description="health_report.json served by the API")
+    silences_file: ConfigPath | None = Field(
+        default=None, description="silences of /api/v2/silences (JSON); default SPOOL/config/silences.json"
+    )
     max_segment_bytes: int = Field(default=64 << 20, ge=1024, description="spool segment size bound, bytes")
     max_segment_age_s: float = Field(
         default=5.0,
@@ -143,6 +156,12 @@ class GatewayConfig(ComponentConfig):
             raise ValueError("processed_retention_s must be at least dedup_window_s (retried requests are "
                              "recognised from the segments they were spooled in)")  # fmt: skip
         return self
+
+    def silences_path(self) -> Path:
+        """The silence store this gateway writes and the live runner reads."""
+        from airis_mon.silence_store import store_path
+
+        return Path(self.silences_file) if self.silences_file else store_path(self.spool)
 
     @field_validator("webhook_allowed_networks")
     @classmethod

@@ -31,7 +31,7 @@ _STATUS = {
     "204": "deleted",
     "400": "validation failed; `details` names each bad field (a body path or a header name), never its value",
     "401": "missing or invalid credentials",
-    "403": "signature missing or wrong",
+    "403": "signature missing or wrong, or the token lacks the scope the route needs (ingest, silences:write)",
     "404": "not found",
     "413": "body larger than max_body_bytes (refused while reading, or from Content-Length)",
     "415": "Content-Type is not application/json",
@@ -71,7 +71,7 @@ _IDEMPOTENCY_KEY = _header(
     "repeats of an accepted request within dedup_window_s are answered again (duplicate: true), stored once; "
     "the same key with another body is a 422",
 )
-_INGEST = ("202", "400", "401", "413", "415", "422", "429", "503")
+_INGEST = ("202", "400", "401", "403", "413", "415", "422", "429", "503")
 _COUNT = {"type": "integer", "minimum": 0}
 _ACCEPTED = _object(
     ("status", "id", "duplicate"),
@@ -135,6 +135,42 @@ _GITHUB_HEADERS = (
     _header("X-GitHub-Delivery", {"type": "string"}, "the delivery's id; a repeat is answered 200 duplicate"),
 )
 
+_MATCHER_SCHEMA = _object(
+    ("name", "value", "isRegex"),
+    name={"type": "string"},
+    value={"type": "string"},
+    isRegex={"type": "boolean"},
+    isEqual={"type": "boolean"},
+)
+_SILENCE = _object(
+    ("id", "matchers", "startsAt", "endsAt", "createdBy", "comment", "updatedAt", "status"),
+    id={"type": "string"},
+    matchers={"type": "array", "items": _MATCHER_SCHEMA},
+    startsAt={"type": "string", "format": "date-time"},
+    endsAt={"type": "string", "format": "date-time"},
+    createdBy={"type": "string"},
+    comment={"type": "string"},
+    updatedAt={"type": "string", "format": "date-time"},
+    status=_object(("state",), state={"type": "string", "enum": ["pending", "active", "expired"]}),
+)
+_SILENCE_FILTER = {
+    "name": "filter",
+    "in": "query",
+    "required": False,
+    "description": "matchers (name=value, name!=value, name=~re, name!~re) every listed silence has",
+    "schema": {"type": "array", "items": {"type": "string", "pattern": r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)"}},
+    "style": "form",
+    "explode": True,
+}
+_EMPTY: dict = {}  # an answer without a body (Alertmanager's 200 to DELETE /api/v2/silence/{id})
+_SILENCE_ID = {
+    "name": "silence_id",
+    "in": "path",
+    "required": True,
+    "description": "the `silenceID` of a POST /api/v2/silences answer",
+    "schema": {"type": "string"},
+}
+
 
 def _ingest(operation_id: str) -> Route:
     return Route(operation_id, _INGEST, _BEARER, (_IDEMPOTENCY_KEY,), {"202": _ACCEPTED}, {"202": _ACKNOWLEDGEMENT})
@@ -145,26 +181,51 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("post", "/api/v1/metrics/ingest"): _ingest("ingestMetrics"),
     ("post", "/api/v1/events/ingest"): _ingest("ingestEvent"),
     ("get", "/api/v1/ingest/{ack_id}"): Route(
-        "getAcknowledged", ("200", "401", "404", "429"), _BEARER, (_ACK_ID,), {"200": _ACKNOWLEDGED}
+        "getAcknowledged", ("200", "401", "403", "404", "429"), _BEARER, (_ACK_ID,), {"200": _ACKNOWLEDGED}
     ),
     ("post", "/api/v1/integrations/user-sync"): _ingest("syncUsers"),
     ("post", "/api/v1/integrations/webhooks"): Route(
         "registerWebhook",
-        ("200", "201", "400", "401", "413", "415", "429", "503"),
+        ("200", "201", "400", "401", "403", "413", "415", "429", "503"),
         _BEARER,
         answers={"200": _REGISTRATION, "201": _REGISTRATION},
         links={"200": _REGISTERED, "201": _REGISTERED},
     ),
     ("get", "/api/v1/integrations/webhooks"): Route(
         "listWebhooks",
-        ("200", "401", "429", "503"),
+        ("200", "401", "403", "429", "503"),
         _BEARER,
         answers={"200": _object(("webhooks",), webhooks={"type": "array", "items": _REGISTRATION})},
     ),
     ("delete", "/api/v1/integrations/webhooks"): Route(
-        "deleteWebhook", ("204", "400", "401", "404", "429", "503"), _BEARER, (_REGISTRATION_NAME,)
+        "deleteWebhook", ("204", "400", "401", "403", "404", "429", "503"), _BEARER, (_REGISTRATION_NAME,)
     ),
-    ("get", "/api/v1/integrations/health"): Route("integrationHealth", ("200", "401", "404", "429"), _BEARER),
+    ("get", "/api/v1/integrations/health"): Route("integrationHealth", ("200", "401", "403", "404", "429"), _BEARER),
+    ("get", "/api/v2/silences"): Route(
+        "getSilences",
+        ("200", "400", "401", "429", "503"),
+        _BEARER,
+        (_SILENCE_FILTER,),
+        {"200": {"type": "array", "items": _SILENCE}},
+    ),
+    ("post", "/api/v2/silences"): Route(
+        "postSilences",
+        ("200", "400", "401", "403", "404", "413", "415", "429", "503"),
+        _BEARER,
+        answers={"200": _object(("silenceID",), silenceID={"type": "string"})},
+        links={
+            "200": {
+                "get": {"operationId": "getSilence", "parameters": {"silence_id": "$response.body#/silenceID"}},
+                "expire": {"operationId": "deleteSilence", "parameters": {"silence_id": "$response.body#/silenceID"}},
+            }
+        },
+    ),
+    ("get", "/api/v2/silence/{silence_id}"): Route(
+        "getSilence", ("200", "401", "404", "429", "503"), _BEARER, (_SILENCE_ID,), {"200": _SILENCE}
+    ),
+    ("delete", "/api/v2/silence/{silence_id}"): Route(
+        "deleteSilence", ("200", "401", "403", "404", "429", "503"), _BEARER, (_SILENCE_ID,), {"200": _EMPTY}
+    ),
     ("get", "/healthz"): Route(
         "healthz", ("200",), [], answers={"200": _object(("status",), status={"type": "string", "enum": ["ok"]})}
     ),
@@ -205,13 +266,14 @@ _SIGNED_BODY = {
 
 
 def _models() -> dict[tuple[str, str], type[BaseModel]]:
-    from sources.gateway.app import UserSyncPayload, WebhookRegistration
+    from sources.gateway.app import PostableSilence, UserSyncPayload, WebhookRegistration
 
     return {
         ("post", "/api/v1/metrics/ingest"): MetricsPayload,
         ("post", "/api/v1/events/ingest"): EventPayload,
         ("post", "/api/v1/integrations/user-sync"): UserSyncPayload,
         ("post", "/api/v1/integrations/webhooks"): WebhookRegistration,
+        ("post", "/api/v2/silences"): PostableSilence,
     }
 
 
@@ -301,7 +363,7 @@ def _state_timestamps(schema: dict, timestamp: dict) -> None:
 
 def _response(status: str, route: Route) -> dict:
     response: dict[str, Any] = {"description": _STATUS[status]}
-    if status != "204":
+    if status != "204" and route.answers.get(status) is not _EMPTY:
         schema = _ERROR if status >= "400" else route.answers.get(status, {"type": "object"})
         response["content"] = {"application/json": {"schema": schema}}
     if status in route.links:

@@ -12,10 +12,15 @@ The signed webhooks get valid signatures: a schemathesis auth provider marks the
 ``X-MLflow-Timestamp`` for a valid one, a known ``X-GitHub-Event`` for any), so their bodies reach the
 normalizers; a signature a check removes or replaces (``ignored_auth``) is sent as it is.
 
-Two statuses are configured as expected beyond schemathesis's defaults, both documented per route:
+Beyond schemathesis's defaults, documented per route:
 
 - 413 (body larger than ``max_body_bytes``), for valid and invalid data alike: JSON Schema cannot bound a
   body's size in bytes, and a body over the limit is refused as such whatever else it holds;
+- 400 for valid data on ``POST /api/v2/silences``: ``endsAt`` must be after ``startsAt`` and in the future
+  (the route's description says so; JSON Schema cannot compare two fields or a field with the clock);
+- ``use_after_free`` is off for the silences: expiring one (``DELETE /api/v2/silence/{id}``) keeps it,
+  ``expired``, as Alertmanager does (``amtool silence query --expired`` lists them), so a GET after it is a
+  200 by design;
 - 422 for valid data on the routes taking ``Idempotency-Key`` or a delivery id: schemathesis draws keys
   such as ``"0"`` repeatedly with different bodies, which the IETF Idempotency-Key draft answers 422.
 
@@ -49,6 +54,15 @@ expected-statuses = {json.dumps(POSITIVE)}
 [[operations]]
 include-path-regex = "/(ingest|user-sync|webhook)$"
 checks.positive_data_acceptance.expected-statuses = {json.dumps([*POSITIVE, "422"])}
+
+[[operations]]
+include-path-regex = "/api/v2/silences$"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = {json.dumps([*POSITIVE, "400"])}
+
+[[operations]]
+include-path-regex = "^/api/v2/silence"
+checks.use_after_free.enabled = false
 """
 MLFLOW_SECRET, GITHUB_SECRET = "mlflow-webhook-secret", "github-webhook-secret"
 HOOKS = f"""\
@@ -99,7 +113,7 @@ def before_call(context, case, kwargs):
 def gateway(tmp_path):
     (tmp_path / "health_report.json").write_text('{"overall_status": "healthy", "integrations": {}}')
     settings = {
-        "tokens": [{"name": "st", "token": {"env": "ST_TOKEN"}}],
+        "tokens": [{"name": "st", "token": {"env": "ST_TOKEN"}, "scopes": ["ingest", "silences:write"]}],
         "mlflow_webhook_secret": {"env": "ST_MLFLOW_SECRET"},
         "github_webhook_secret": {"env": "ST_GITHUB_SECRET"},
         "health_report": "health_report.json",
@@ -133,16 +147,16 @@ def test_schemathesis_checks_all_finds_no_failure(gateway, tmp_path):
     assert run.returncode == 0, output[-6000:]
     summary = json.loads(report.read_text())
     assert summary["complete"] and summary["exit_code"] == 0
-    assert summary["operations"]["tested"] == summary["operations"]["total"] == 11
+    assert summary["operations"]["tested"] == summary["operations"]["total"] == 15
     cases = summary["test_cases"]
     assert cases["with_failures"] == cases["unique_failures"] == cases["errored"] == 0, summary["failures"]
     assert summary["failures"] == [] and summary["errors"] == []
     generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", output).groups())
-    assert generated == passed == cases["generated"] >= 11 * EXAMPLES // 2
+    assert generated == passed == cases["generated"] >= 15 * EXAMPLES // 2
     # Valid data got through: every operation taking a body accepted some of it (2xx), signed webhooks too.
     rates = summary["valid_rates"]
     for operation in ("POST /api/v1/metrics/ingest", "POST /api/v1/events/ingest",
                       "POST /api/v1/integrations/user-sync", "POST /api/v1/integrations/webhooks",
-                      "POST /mlflow/webhook", "POST /github/webhook"):  # fmt: skip
+                      "POST /mlflow/webhook", "POST /github/webhook", "POST /api/v2/silences"):  # fmt: skip
         assert sum(phase["accepted"] for phase in rates[operation].values()) > 0, operation
     assert not gateway.errors_logged()
