@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from airis_mon.progress import Tally
 from airis_mon.schema import Alert
-from transforms.rules.config import RuleConfig
+from transforms.rules.config import PrometheusRule, RuleConfig
 from transforms.rules.engine import GroupContext
 from transforms.rules.incremental import advance
 from transforms.rules.select import GroupKey, select_partials
@@ -68,7 +68,9 @@ class _SelectColumns(beam.DoFn):
         self._rules = tuple(rules)
 
     def process(self, table: pa.Table):
-        yield from select_columns(table, self._rules)
+        # Prometheus rules keep each row's selector and bucket (PromPartial lists): select_partials.
+        yield from select_columns(table, [rule for rule in self._rules if not isinstance(rule, PrometheusRule)])
+        yield from select_partials(table, [rule for rule in self._rules if isinstance(rule, PrometheusRule)])
 
 
 def evaluate_group(
@@ -78,6 +80,9 @@ def evaluate_group(
     ms) as the horizon of silence (None: unbounded). Every window is complete in a batch: one step with an
     unbounded horizon, the same step the stateful runners take piece by piece."""
     window_ms = rule.window_ms(window_seconds)
+    if isinstance(rule, PrometheusRule):  # lists of PromPartial (see _SelectColumns)
+        rows = [row for part in parts for row in part]
+        return advance(rule, key, None, (), rows, _NO_HORIZON, window_ms, until_ms).alerts
     columns = concat_columns(list(parts))
     if not vectorizable(rule):
         return advance(rule, key, None, (), columns.rows(), _NO_HORIZON, window_ms, until_ms).alerts

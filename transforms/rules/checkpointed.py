@@ -10,7 +10,7 @@ batch runner takes once; so cutting the input into cycles at any points gives
 the alerts of one batch run, episode ids included.
 
 Outputs: ``alerts``; ``entries`` (the new entries: groups pending, firing,
-with waiting windows, or of a no-data rule); ``dead_letters`` (windows whose
+with waiting windows, with recent windows (prometheus rules), or of a no-data rule); ``dead_letters`` (windows whose
 rule window was already evaluated: late).
 
 >>> out = aggregates | EvaluateRulesFromCheckpoint(rules, 60, entries, horizon_ms)  # doctest: +SKIP
@@ -32,6 +32,7 @@ from transforms.rules.batch import COMPONENT, SelectPartials, count_alert
 from transforms.rules.config import NoDataRule, RuleConfig
 from transforms.rules.engine import RuleState, alert_id
 from transforms.rules.incremental import advance
+from transforms.rules.prometheus_semantics import PromPartial
 from transforms.rules.select import GroupKey, PartialWindow
 
 __all__ = ["ENTRIES", "EvaluateRulesFromCheckpoint", "RuleEntry", "alert_states_of"]
@@ -57,7 +58,9 @@ class RuleEntry:
     def from_json(cls, data: dict) -> RuleEntry:
         state = dict(data["state"])
         state["peak"] = math.nan if state["peak"] is None else state["peak"]
-        return cls(tuple(data["key"]), RuleState(**state), tuple(PartialWindow(*p) for p in data["waiting"]))
+        waiting = tuple(PromPartial(*p) if len(p) == len(PromPartial._fields) else PartialWindow(*p)
+                        for p in data["waiting"])  # fmt: skip
+        return cls(tuple(data["key"]), RuleState(**state), waiting)
 
 
 class _AdvanceGroup(beam.DoFn):
@@ -99,7 +102,8 @@ class _AdvanceGroup(beam.DoFn):
         for alert in step.alerts:
             count_alert(alert)
             yield alert
-        if step.waiting or step.state.phase != "inactive" or isinstance(rule, NoDataRule):
+        # A prometheus rule's recent windows (lookback, ranges) are state too.
+        if step.waiting or step.state.phase != "inactive" or isinstance(rule, NoDataRule) or step.state.recent:
             yield beam.pvalue.TaggedOutput(ENTRIES, RuleEntry(key, step.state, tuple(step.waiting)))
 
 

@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from airis_mon.schema import Alert
-from transforms.rules.config import RuleConfig, ThresholdRule
+from transforms.rules.config import PrometheusRule, RuleConfig, ThresholdRule
 from transforms.rules.engine import GroupContext, RuleState, evaluate
+from transforms.rules.promql import compile_expr
 from transforms.rules.select import GroupKey, PartialWindow, combine_windows
 
 __all__ = ["Step", "advance", "rule_window_end", "stale_check_due"]
@@ -85,7 +86,16 @@ def advance(
 
 def stale_check_due(rule: RuleConfig, state: RuleState, window_ms: int) -> int | None:
     """The smallest horizon (epoch ms) at which a firing threshold alert whose group sends nothing more
-    resolves (``keep_firing_for`` after its last breach, on a rule-window boundary); None when not firing."""
+    resolves (``keep_firing_for`` after its last breach, on a rule-window boundary); None when not firing.
+    A prometheus rule: the next base window while its state can still change without new data."""
+    if isinstance(rule, PrometheusRule):
+        # Prometheus semantics: the lookback and ranges expire, absent() can fire: next window while any can.
+        busy = state.phase != "inactive" or state.recent
+        absent = compile_expr(rule.expr).is_absent  # firing on silence, with nothing left to expire: stays
+        stable = absent and state.phase == "firing" and not state.keep_firing_since_ms and not state.recent
+        if state.evaluated_until_ms is None or not busy or stable:
+            return None
+        return state.evaluated_until_ms + window_ms
     if not isinstance(rule, ThresholdRule) or state.phase != "firing" or state.evaluated_until_ms is None:
         return None
     keep_until = max(state.last_active_end_ms + rule.keep_firing_for * 1000, state.evaluated_until_ms)

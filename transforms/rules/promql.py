@@ -389,7 +389,7 @@ class _Parser:
             duration = self.take()
             if duration.kind not in ("duration", "number"):
                 raise Unsupported(f"expected a range duration at {duration.position}")
-            if self.peek().kind == "punct" and self.peek().text == ":":
+            if self.peek().text.startswith(":"):
                 raise Unsupported("subqueries are not supported")
             self.expect("punct", "]")
             try:
