@@ -3,6 +3,7 @@ command's --strict, and native ``for: 0``."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,12 @@ import yaml
 
 from airis_mon.config import parse_config
 from tests.transforms.rules.scenarios import GROUP, MIN, T0, series, threshold_rule, timeline
+from transforms.rules.checkpointed import RuleEntry
 from transforms.rules.config import PrometheusRule
 from transforms.rules.engine import evaluate
+from transforms.rules.incremental import advance
 from transforms.rules.prometheus_import import convert_template, import_rules
+from transforms.rules.prometheus_semantics import PromPartial
 from transforms.rules.promql import Unsupported, compile_expr
 from transforms.rules.select import PartialWindow, combine_windows
 
@@ -178,3 +182,17 @@ def test_a_breach_lasting_exactly_for_fires_natively_but_not_imported():
 def series_parts(*values: float) -> list[PartialWindow]:
     """One-sample base windows a minute apart from T0."""
     return [PartialWindow(T0 + i * MIN, T0 + (i + 1) * MIN, 1, v, v, v, v, v, v) for i, v in enumerate(values)]
+
+
+def test_a_live_entry_of_a_prometheus_rule_round_trips_through_json():
+    """The live runner's checkpoint: recent windows and tagged waiting parts come back as they were."""
+    rule = PrometheusRule.model_validate({"name": "A", "expr": "m > 5 and n < 3", "for": "1m", "severity": "high"})
+    parts = [PromPartial(*p, "0|") for p in series_parts(9, 9)] + [PromPartial(*p, "1|") for p in series_parts(1)]
+    step = advance(rule, ("A", "s", "{}"), None, (), parts, T0 + MIN, MIN)
+    assert step.waiting and step.state.recent  # minute 1 waits; minute 0 is in the lookback
+    entry = RuleEntry(("A", "s", "{}"), step.state, tuple(step.waiting))
+    back = RuleEntry.from_json(json.loads(json.dumps(entry.to_json(), allow_nan=True)))
+    assert back.waiting == entry.waiting and isinstance(back.waiting[0], PromPartial)
+    later = advance(rule, back.key, back.state, back.waiting, (), T0 + 3 * MIN, MIN)
+    direct = advance(rule, entry.key, entry.state, entry.waiting, (), T0 + 3 * MIN, MIN)
+    assert [a.timestamp_ms for a in later.alerts] == [a.timestamp_ms for a in direct.alerts] == [T0 + MIN]
