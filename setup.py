@@ -25,6 +25,7 @@ CORE = [
     "pydantic>=2.7,<3",
     "PyYAML>=6",
     "requests>=2.31",
+    "Jinja2>=3.1",  # notification templates (sinks.delivery.templates); pure Python
 ]
 
 EXTRAS = {

@@ -14,7 +14,9 @@
           rate_limit_per_s: 2    # requests per second
 
 ``dashboard_url`` is a link template (:mod:`sinks.delivery.links`) rendered
-per alert and sent as the event's ``links``.
+per alert and sent as the event's ``links``. ``templates: {summary: "..."}``
+(optional, :mod:`sinks.delivery.templates`) replaces the triggers' summary;
+the default is :data:`DEFAULT_TEMPLATES`, the built-in text.
 """
 
 from __future__ import annotations
@@ -23,14 +25,29 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from airis_mon.models import ComponentConfig
+from airis_mon.models import ComponentConfig, StrictModel
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
 from sinks.delivery.links import check_link_template
+from sinks.delivery.templates import check_template
 
-__all__ = ["DEFAULT_URL", "PagerDutyConfig"]
+__all__ = ["DEFAULT_TEMPLATES", "DEFAULT_URL", "PagerDutyConfig", "PagerDutyTemplates"]
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+
+#: The built-in layout as templates (the defaults of ``templates:``); the summary is cut to 1,024 characters.
+DEFAULT_TEMPLATES = {"summary": "{{ summary or name }}{% if changed %} | {{ changed }}{% endif %}"}
+
+
+class PagerDutyTemplates(StrictModel):
+    """Jinja2 templates of a PagerDuty event's text (:mod:`sinks.delivery.templates`)."""
+
+    summary: str = Field(default=DEFAULT_TEMPLATES["summary"], description="payload.summary of triggers")
+
+    @field_validator("summary")
+    @classmethod
+    def _renders(cls, source: str) -> str:
+        return check_template(source, "templates.summary")
 
 
 class PagerDutyConfig(ComponentConfig):
@@ -41,6 +58,7 @@ class PagerDutyConfig(ComponentConfig):
     url: str = Field(default=DEFAULT_URL, pattern=r"^https?://", description="Events API v2 enqueue endpoint")
     dashboard_url: str | None = Field(default=None, description="str.format template of a link sent with triggers")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    templates: PagerDutyTemplates = Field(default_factory=PagerDutyTemplates, description="text of the events")
 
     @field_validator("routing_key")
     @classmethod

@@ -45,6 +45,7 @@ from airis_mon.schema import Alert, tags_from_json
 from sinks.delivery import HttpRequest
 from sinks.delivery.context import context_of, what_changed
 from sinks.delivery.links import render_link
+from sinks.delivery.templates import render_template
 from sinks.pagerduty.config import PagerDutyConfig
 
 __all__ = [
@@ -107,9 +108,8 @@ class PagerDutyEncoder:
             return {**common, "event_action": "resolve", "dedup_key": dedup_key(alert)}
         labels = tags_from_json(alert.labels)
         changed = what_changed(alert)
-        summary = alert.summary or alert.name
         payload = {
-            "summary": _truncate(f"{summary} | {changed}" if changed else summary, MAX_SUMMARY_CHARS),
+            "summary": _truncate(render_template(self._config.templates.summary, alert), MAX_SUMMARY_CHARS),
             "source": alert.source or "airis-mon",
             "severity": SEVERITY_MAP.get(alert.severity, "error"),
             "timestamp": iso_utc(alert.timestamp_ms),

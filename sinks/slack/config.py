@@ -19,6 +19,10 @@ templates (fields in :mod:`sinks.delivery.links`). Without ``acknowledge_url``
 the Acknowledge button carries only ``action_id`` and ``value`` (the alert
 id), for a Slack app with interactivity to handle.
 
+``templates`` (optional; :mod:`sinks.delivery.templates`) replaces the text parts: ``header`` (the header
+block, plain text, 150 characters), ``text`` (the notification/fallback text) and ``body`` (the description
+section; empty: no section). The defaults are :data:`DEFAULT_TEMPLATES`, the built-in layout.
+
 ``delivery.rate_limit_per_s`` defaults to 1 request a second unless set
 (``null`` turns the limit off); the rest of ``delivery`` has the shared defaults.
 """
@@ -29,15 +33,42 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from airis_mon.models import ComponentConfig
+from airis_mon.models import ComponentConfig, StrictModel
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
 from sinks.delivery.links import check_http_url, check_link_template
+from sinks.delivery.templates import check_template
 
-__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "SlackConfig"]
+__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "DEFAULT_TEMPLATES", "SlackConfig", "SlackTemplates"]
 
 #: Slack: "Incoming webhooks ... one message per second", short bursts allowed.
 DEFAULT_RATE_LIMIT_PER_S = 1.0
+
+_EMOJI = (
+    '{{ {"critical": ":rotating_light:", "high": ":red_circle:", "error": ":x:", "warning": ":warning:", '
+    '"info": ":information_source:"}.get(severity, ":bell:") }}'
+)
+#: The built-in layout as templates (the defaults of ``templates:``).
+DEFAULT_TEMPLATES = {
+    "header": '{% if notification == "resolve" %}:white_check_mark: Resolved: {{ name }}{% else %}' + _EMOJI
+    + " [{{ severity | upper }}] {{ name }}{% endif %}",
+    "text": '{% if notification == "resolve" %}Resolved: {% endif %}[{{ severity | upper }}] {{ name }}: '
+    "{{ summary }}{% if changed %} ({{ changed }}){% endif %}",
+    "body": "{{ description or summary }}",
+}  # fmt: skip
+
+
+class SlackTemplates(StrictModel):
+    """Jinja2 templates of a Slack message's text parts (:mod:`sinks.delivery.templates`)."""
+
+    header: str = Field(default=DEFAULT_TEMPLATES["header"], description="header block (plain text)")
+    text: str = Field(default=DEFAULT_TEMPLATES["text"], description="notification / fallback text")
+    body: str = Field(default=DEFAULT_TEMPLATES["body"], description="description section (mrkdwn)")
+
+    @field_validator("header", "text", "body")
+    @classmethod
+    def _renders(cls, source: str, info: ValidationInfo) -> str:
+        return check_template(source, f"templates.{info.field_name}")
 
 
 class SlackConfig(ComponentConfig):
@@ -48,6 +79,7 @@ class SlackConfig(ComponentConfig):
     dashboard_url: str | None = Field(default=None, description="link template of the View Dashboard button")
     acknowledge_url: str | None = Field(default=None, description="link template of the Acknowledge button")
     delivery: DeliveryConfig = Field(default_factory=lambda: DeliveryConfig(rate_limit_per_s=DEFAULT_RATE_LIMIT_PER_S))
+    templates: SlackTemplates = Field(default_factory=SlackTemplates, description="text of the messages")
 
     @field_validator("webhook_url")
     @classmethod

@@ -36,7 +36,8 @@ from airis_mon.schema import Alert
 from sinks.delivery import HttpRequest, idempotency_key
 from sinks.delivery.context import owner_line, what_changed
 from sinks.delivery.links import format_duration, format_utc, format_value, render_link
-from sinks.slack.config import SlackConfig
+from sinks.delivery.templates import render_template
+from sinks.slack.config import SlackConfig, SlackTemplates
 
 __all__ = ["IDEMPOTENCY_HEADER", "LIMITS", "SlackEncoder", "build_message", "fit"]
 
@@ -58,14 +59,7 @@ LIMITS = {
 
 ELLIPSIS = "…"
 
-_SEVERITY_EMOJI = {
-    "critical": ":rotating_light:",
-    "high": ":red_circle:",
-    "error": ":x:",
-    "warning": ":warning:",
-    "info": ":information_source:",
-}
-_RESOLVED_EMOJI = ":white_check_mark:"
+# Severity emoji: in the default header template (sinks.slack.config.DEFAULT_TEMPLATES).
 
 
 def _units(text: str) -> int:
@@ -131,17 +125,22 @@ def _context(alert: Alert) -> str:
     return f"Triggered {format_utc(alert.timestamp_ms)}"
 
 
-def build_message(alert: Alert, dashboard_url: str | None = None, acknowledge_url: str | None = None) -> dict:
-    """The incoming-webhook payload of one alert; link templates as in :mod:`sinks.delivery.links`."""
+def build_message(
+    alert: Alert,
+    dashboard_url: str | None = None,
+    acknowledge_url: str | None = None,
+    templates: SlackTemplates | None = None,
+) -> dict:
+    """The incoming-webhook payload of one alert; link templates as in :mod:`sinks.delivery.links`, text
+    templates as in :mod:`sinks.delivery.templates` (default: the built-in layout)."""
+    templates = templates or SlackTemplates()
     severity = alert.severity.upper()
     resolved = alert.notification == "resolve"
+    title = render_template(templates.header, alert)
+    fallback = render_template(templates.text, alert)
     if resolved:
-        title = f"{_RESOLVED_EMOJI} Resolved: {alert.name}"
-        fallback = f"Resolved: [{severity}] {alert.name}: {alert.summary}"
         numbers = [("Peak value", format_value(alert.peak_value)), ("Duration", format_duration(alert.duration_s))]
     else:
-        title = f"{_SEVERITY_EMOJI.get(alert.severity, ':bell:')} [{severity}] {alert.name}"
-        fallback = f"[{severity}] {alert.name}: {alert.summary}"
         numbers = [("Value", format_value(alert.current_value)), ("Threshold", format_value(alert.threshold))]
     fields = [("Alert", alert.name), ("Severity", severity), ("Model", alert.model_id),
               ("Environment", alert.environment), *numbers]  # fmt: skip
@@ -150,7 +149,7 @@ def build_message(alert: Alert, dashboard_url: str | None = None, acknowledge_ur
         {"type": "header", "text": _plain(title, LIMITS["header_text"])},
         {"type": "section", "fields": [_field(label, value) for label, value in fields[: LIMITS["fields"]]]},
     ]
-    description = alert.description or alert.summary
+    description = render_template(templates.body, alert)
     if description:
         text = fit(description, LIMITS["section_text"], mrkdwn=True)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
@@ -163,7 +162,6 @@ def build_message(alert: Alert, dashboard_url: str | None = None, acknowledge_ur
                 "text": {"type": "mrkdwn", "text": fit("\n".join(lines), LIMITS["section_text"], mrkdwn=True)},
             }
         )
-        fallback += f" ({changed})" if changed else ""
     context = fit(_context(alert), LIMITS["context_text"], mrkdwn=True)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
 
@@ -193,7 +191,7 @@ class SlackEncoder:
         config = self._config
         requests = []
         for alert in alerts:
-            message = build_message(alert, config.dashboard_url, config.acknowledge_url)
+            message = build_message(alert, config.dashboard_url, config.acknowledge_url, config.templates)
             body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             headers = {
                 "Content-Type": "application/json; charset=utf-8",

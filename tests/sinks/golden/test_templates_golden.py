@@ -72,3 +72,43 @@ def test_the_scenario_has_every_notification_kind():
 def test_default_templates_give_todays_payloads_byte_for_byte(monkeypatch, sink):
     for kind, body in _bodies(monkeypatch, sink).items():
         _check(f"{sink}-default-{kind}.json", body)
+
+
+@pytest.mark.parametrize("sink", ["slack", "pagerduty"])
+def test_custom_templates_render_with_the_sink_s_escaping_and_limits(monkeypatch, sink):
+    for kind, body in _bodies(monkeypatch, sink, templates=CUSTOM[sink]).items():
+        _check(f"{sink}-custom-{kind}.json", body)
+    if sink == "slack":
+        message = json.loads(_bodies(monkeypatch, sink, templates=CUSTOM[sink])["trigger"])
+        assert message["blocks"][0]["text"]["text"] == "CRITICAL latency on fraud"
+        assert message["blocks"][2]["text"]["text"].endswith("&lt;b&gt;&amp;")  # Slack mrkdwn escaping applied
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("{{ name", "TemplateSyntaxError"),
+        ("{{ no_such_field }}", "UndefinedError"),
+        ("{{ labels.no_such_label }}", "UndefinedError"),
+        ("{{ ''.__class__.__mro__ }}", "SecurityError"),
+        ("{{ ''.__class__ }}", "SecurityError"),
+        ("{{ format_value.__globals__ }}", "SecurityError"),
+    ],
+)
+def test_a_bad_template_is_a_config_error_naming_the_sink_and_field(monkeypatch, tmp_path, source, problem):
+    with pytest.raises(ValidationError) as raised:
+        _slack(monkeypatch, templates={"body": source})
+    assert "templates.body" in str(raised.value) and problem in str(raised.value)
+    from airis_mon.config import load_config
+    from airis_mon.errors import ConfigError
+
+    (tmp_path / "config.yaml").write_text(json.dumps({"sinks": [{"name": "pager", "type": "pagerduty",
+        "routing_key": {"env": "PD_KEY"}, "templates": {"summary": source}}]}))  # fmt: skip
+    with pytest.raises(ConfigError) as loaded:
+        load_config(tmp_path / "config.yaml")
+    assert "pager" in str(loaded.value) and "templates.summary" in str(loaded.value)
+
+
+def test_an_unknown_template_key_is_refused(monkeypatch):
+    with pytest.raises(ValidationError, match="subject"):
+        _pagerduty(monkeypatch, templates={"subject": "x"})
