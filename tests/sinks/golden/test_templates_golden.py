@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sinks.pagerduty import PagerDutyConfig
 from sinks.pagerduty.encoder import PagerDutyEncoder
 from sinks.slack import SlackConfig, SlackEncoder
+from sinks.teams import TeamsConfig, TeamsEncoder
 from tests.transforms.rules.scenarios import GROUP, series, threshold_rule
 from transforms.rules.engine import evaluate
 
@@ -68,7 +69,7 @@ def test_the_scenario_has_every_notification_kind():
     assert sorted(ALERTS) == ["repeat", "resolve", "trigger"]
 
 
-@pytest.mark.parametrize("sink", ["slack", "pagerduty"])
+@pytest.mark.parametrize("sink", ["slack", "pagerduty", "teams"])
 def test_default_templates_give_todays_payloads_byte_for_byte(monkeypatch, sink):
     for kind, body in _bodies(monkeypatch, sink).items():
         _check(f"{sink}-default-{kind}.json", body)
