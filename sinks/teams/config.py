@@ -25,14 +25,36 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from airis_mon.models import ComponentConfig
+from airis_mon.models import ComponentConfig, StrictModel
 from airis_mon.secrets import Secret
 from sinks.delivery import DeliveryConfig
 from sinks.delivery.links import check_http_url, check_link_template
+from sinks.delivery.templates import check_template
 
-__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "MAX_MESSAGE_BYTES", "TeamsConfig"]
+__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "DEFAULT_TEMPLATES", "MAX_MESSAGE_BYTES", "TeamsConfig", "TeamsTemplates"]
+
+#: The built-in layout as templates (the defaults of ``templates:``, :mod:`sinks.delivery.templates`): the
+#: card's ``title`` (cut to the short-text limit) and ``text`` (the description block, cut to fit the message).
+DEFAULT_TEMPLATES = {
+    "title": '{% if notification == "resolve" %}Resolved: {{ name }}{% else %}[{{ severity | upper }}] {{ name }}'
+    '{% if notification == "repeat" %} (still firing){% endif %}{% endif %}',
+    "text": "{{ description or summary }}",
+}
+
+
+class TeamsTemplates(StrictModel):
+    """Jinja2 templates of a Teams card's text parts."""
+
+    title: str = Field(default=DEFAULT_TEMPLATES["title"], description="the card's title")
+    text: str = Field(default=DEFAULT_TEMPLATES["text"], description="the description block; empty: none")
+
+    @field_validator("title", "text")
+    @classmethod
+    def _renders(cls, source: str, info: ValidationInfo) -> str:
+        return check_template(source, f"templates.{info.field_name}")
+
 
 #: Microsoft Learn, "Create incoming webhooks": "The message size limit is 28 KB".
 MAX_MESSAGE_BYTES = 28_000
@@ -50,6 +72,7 @@ class TeamsConfig(ComponentConfig):
         default=MAX_MESSAGE_BYTES, ge=16_000, le=28_672, description="cut every message to this many bytes"
     )
     delivery: DeliveryConfig = Field(default_factory=lambda: DeliveryConfig(rate_limit_per_s=DEFAULT_RATE_LIMIT_PER_S))
+    templates: TeamsTemplates = Field(default_factory=TeamsTemplates, description="text of the cards")
 
     @field_validator("webhook_url")
     @classmethod

@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from airis_mon.schema import Alert
 from sinks.delivery import HttpRequest, idempotency_key
 from sinks.delivery.links import format_duration, format_utc, format_value, render_link
-from sinks.teams.config import MAX_MESSAGE_BYTES, TeamsConfig
+from sinks.delivery.templates import render_template
+from sinks.teams.config import DEFAULT_TEMPLATES, MAX_MESSAGE_BYTES, TeamsConfig, TeamsTemplates
 
 __all__ = ["IDEMPOTENCY_HEADER", "SHORT_TEXT_CHARS", "TeamsEncoder", "build_message", "encode_message"]
 
@@ -59,13 +60,12 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
     return facts
 
 
-def build_message(alert: Alert, description: str, dashboard: str | None) -> dict:
-    """The webhook body for ``alert`` with ``description`` and ``dashboard`` (a URL) as given, uncut."""
-    if alert.notification == "resolve":
-        title, color = f"Resolved: {alert.name}", "good"
-    else:
-        still = " (still firing)" if alert.notification == "repeat" else ""
-        title, color = f"[{alert.severity.upper()}] {alert.name}{still}", _COLOR.get(alert.severity, "default")
+def build_message(alert: Alert, description: str, dashboard: str | None, title: str | None = None) -> dict:
+    """The webhook body for ``alert`` with ``description``, ``dashboard`` (a URL) and ``title`` as given,
+    uncut (``title`` None: the default title template)."""
+    if title is None:
+        title = render_template(DEFAULT_TEMPLATES["title"], alert)
+    color = "good" if alert.notification == "resolve" else _COLOR.get(alert.severity, "default")
     body: list[dict] = [
         {"type": "TextBlock", "text": _clip(title, SHORT_TEXT_CHARS), "size": "Large", "weight": "Bolder",
          "color": color, "wrap": True},
@@ -90,15 +90,23 @@ def _dumps(message: dict) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _cut(alert: Alert, description: str, kept: int, link: str | None) -> bytes:
-    return _dumps(build_message(alert, description[:kept] + ELLIPSIS if kept else "", link))
-
-
-def encode_message(alert: Alert, dashboard_url: str | None = None, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
-    """The UTF-8 JSON body for ``alert``, at most ``max_bytes`` long (see the module docstring)."""
-    description = alert.description or alert.summary
+def encode_message(
+    alert: Alert,
+    dashboard_url: str | None = None,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    templates: TeamsTemplates | None = None,
+) -> bytes:
+    """The UTF-8 JSON body for ``alert``, at most ``max_bytes`` long (see the module docstring); text from
+    ``templates`` (default: the built-in layout)."""
+    templates = templates or TeamsTemplates()
+    title = render_template(templates.title, alert)
+    description = render_template(templates.text, alert)
     dashboard = render_link(dashboard_url, alert) if dashboard_url else None
-    whole = _dumps(build_message(alert, description, dashboard))
+
+    def _cut(alert: Alert, description: str, kept: int, link: str | None) -> bytes:
+        return _dumps(build_message(alert, description[:kept] + ELLIPSIS if kept else "", link, title))
+
+    whole = _dumps(build_message(alert, description, dashboard, title))
     if len(whole) <= max_bytes:
         return whole
     for link in (dashboard, None) if dashboard else (None,):
@@ -129,7 +137,7 @@ class TeamsEncoder:
         config = self._config
         requests = []
         for alert in alerts:
-            body = encode_message(alert, config.dashboard_url, config.max_message_bytes)
+            body = encode_message(alert, config.dashboard_url, config.max_message_bytes, config.templates)
             headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: idempotency_key(config.name, alert)}
             requests.append((HttpRequest("POST", config.webhook_url.get_secret_value(), body, headers), [alert]))
         return requests

@@ -32,6 +32,10 @@ CUSTOM = {
         "body": "*{{ name }}* _since_ {{ format_utc(starts_at_ms) }} ({{ format_duration(duration_s) }}) "
         "{{ labels | dictsort | map('join', '=') | join(', ') }} <b>&",
     },
+    "teams": {
+        "title": "{{ name }} · {{ notification }}",
+        "text": "{{ owner }} / {{ changed }} / {{ group.model_name }}",
+    },
     "pagerduty": {"summary": "[{{ severity }}] {{ rule }}: {{ metric }} = {{ format_value(current_value) }}"},
 }
 
@@ -48,12 +52,17 @@ def _pagerduty(monkeypatch, **fields) -> PagerDutyConfig:
                                            **fields})  # fmt: skip
 
 
+def _teams(monkeypatch, **fields) -> TeamsConfig:
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "https://example.webhook.office.com/webhookb2/SECRET")
+    return TeamsConfig.model_validate({"name": "ml-teams", "webhook_url": {"env": "TEAMS_WEBHOOK_URL"},
+                                       "dashboard_url": DASHBOARD, **fields})  # fmt: skip
+
+
 def _bodies(monkeypatch, sink: str, **fields) -> dict[str, bytes]:
-    encoder = (
-        SlackEncoder(_slack(monkeypatch, **fields))
-        if sink == "slack"
-        else PagerDutyEncoder(_pagerduty(monkeypatch, **fields))
-    )
+    make = {"slack": lambda: SlackEncoder(_slack(monkeypatch, **fields)),
+            "pagerduty": lambda: PagerDutyEncoder(_pagerduty(monkeypatch, **fields)),
+            "teams": lambda: TeamsEncoder(_teams(monkeypatch, **fields))}  # fmt: skip
+    encoder = make[sink]()
     return {kind: encoder.encode([alert])[0][0].body for kind, alert in ALERTS.items()}
 
 
@@ -75,7 +84,7 @@ def test_default_templates_give_todays_payloads_byte_for_byte(monkeypatch, sink)
         _check(f"{sink}-default-{kind}.json", body)
 
 
-@pytest.mark.parametrize("sink", ["slack", "pagerduty"])
+@pytest.mark.parametrize("sink", ["slack", "pagerduty", "teams"])
 def test_custom_templates_render_with_the_sink_s_escaping_and_limits(monkeypatch, sink):
     for kind, body in _bodies(monkeypatch, sink, templates=CUSTOM[sink]).items():
         _check(f"{sink}-custom-{kind}.json", body)
