@@ -63,6 +63,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "pipelines.gateway": ("gateway",),
     "pipelines.serve": ("prometheus",),  # and "gateway" when it starts a configured gateway
     "pipelines.silence": (),  # requests only (the API it talks to is the gateway's)
+    "pipelines.rules": (),  # the Prometheus rule importer: core install
     "templates.make_metadata": (),
     "templates.launch": ("gcp",),
     "benchmarks.aggregate": (),

@@ -22,7 +22,9 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.rules", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.rules", description="Import Prometheus alerting rules as AIRIS-MON rules YAML."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     imported = commands.add_parser("import", help="import a Prometheus rules file")
     imported.add_argument("file", type=Path)
