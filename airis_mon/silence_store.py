@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from airis_mon.files import write_text_atomically
 from airis_mon.models import StrictModel
@@ -37,6 +37,7 @@ __all__ = [
     "SilenceMatcher",
     "SilenceStore",
     "StoredSilence",
+    "Text",
     "config_matchers",
     "format_matcher",
     "matcher_key",
@@ -48,7 +49,26 @@ __all__ = [
 #: Where a gateway's silences are kept, relative to its spool folder.
 SILENCES_FILE = Path("config") / "silences.json"
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
-EpochMs = Annotated[int, BeforeValidator(to_epoch_ms)]
+EpochMs = Annotated[int, BeforeValidator(to_epoch_ms)]  # numbers by magnitude (s/ms/µs/ns), ISO-8601 strings
+
+
+def _exact_ms(value: object) -> int:
+    """An integer is epoch ms as it is (the store's own form); anything else as :func:`to_epoch_ms` reads it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else to_epoch_ms(value)
+
+
+StoredMs = Annotated[int, BeforeValidator(_exact_ms)]
+
+
+def _unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (a lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class SilenceMatcher(StrictModel):
@@ -58,7 +78,7 @@ class SilenceMatcher(StrictModel):
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    value: str = Field(max_length=4096)
+    value: Text = Field(max_length=4096)
     is_regex: bool = Field(default=False, alias="isRegex")
     is_equal: bool = Field(default=True, alias="isEqual")
 
@@ -90,11 +110,11 @@ class StoredSilence(StrictModel):
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=64)
     matchers: list[SilenceMatcher] = Field(min_length=1, max_length=64)
-    starts_at: EpochMs = Field(alias="startsAt")
-    ends_at: EpochMs = Field(alias="endsAt")
-    created_by: str = Field(alias="createdBy", min_length=1, max_length=256)
-    comment: str = Field(min_length=1, max_length=4096)
-    updated_at: EpochMs = Field(default=0, alias="updatedAt")
+    starts_at: StoredMs = Field(alias="startsAt")
+    ends_at: StoredMs = Field(alias="endsAt")
+    created_by: Text = Field(alias="createdBy", min_length=1, max_length=256)
+    comment: Text = Field(min_length=1, max_length=4096)
+    updated_at: StoredMs = Field(default=0, alias="updatedAt")
 
     @model_validator(mode="after")
     def _ordered(self) -> StoredSilence:

@@ -45,7 +45,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airis_mon.contract import EventPayload, MetricsPayload, PayloadTimestamp
 from airis_mon.files import write_text_atomically
-from airis_mon.silence_store import EpochMs, SilenceMatcher, SilenceStore, StoredSilence, format_matcher, matcher_key
+from airis_mon.silence_store import (
+    EpochMs,
+    SilenceMatcher,
+    SilenceStore,
+    StoredSilence,
+    Text,
+    format_matcher,
+    matcher_key,
+)
 from sources.gateway.bodies import (
     Body,
     GatewayError,
@@ -522,8 +530,8 @@ class PostableSilence(BaseModel):
     matchers: list[SilenceMatcher] = Field(min_length=1, max_length=64)
     starts_at: _SilenceTime = Field(alias="startsAt")
     ends_at: _SilenceTime = Field(alias="endsAt")
-    created_by: str = Field(alias="createdBy", min_length=1, max_length=256)
-    comment: str = Field(min_length=1, max_length=4096)
+    created_by: Text = Field(alias="createdBy", min_length=1, max_length=256)
+    comment: Text = Field(min_length=1, max_length=4096)
 
 
 def _filter_holds(silence: StoredSilence, wanted: list[SilenceMatcher]) -> bool:
