@@ -130,8 +130,9 @@ def select_columns(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tup
 
 
 def _fsum_buckets(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Per-bucket sums of ``values``: exact (``math.fsum``, as the reference) for buckets of several parts."""
-    totals = values[starts].copy()
+    """Per-bucket sums of ``values`` as the reference's ``math.fsum``: exact for buckets of several parts,
+    and a single ``-0.0`` is ``0.0`` (adding ``0.0`` does that and changes no other value)."""
+    totals = values[starts] + 0.0
     for index in np.flatnonzero(sizes > 1).tolist():
         begin = starts[index]
         totals[index] = math.fsum(values[begin : begin + sizes[index]].tolist())

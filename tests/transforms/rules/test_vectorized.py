@@ -127,12 +127,13 @@ def _table(rows: list[tuple[str, str, str, PartialWindow]]) -> pa.Table:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    data=st.data(),
+    per_series=st.lists(partials(), min_size=4, max_size=4),
+    names=st.lists(st.sampled_from(["latency", "other"]), min_size=120, max_size=120),
     rule=rules(),
     group_by=st.sampled_from([None, ["model_name"], []]),
     until=st.one_of(st.none(), st.integers(0, 40)),
 )
-def test_the_batch_runner_step_equals_the_reference_end_to_end(data, rule, group_by, until):
+def test_the_batch_runner_step_equals_the_reference_end_to_end(per_series, names, rule, group_by, until):
     """From aggregate tables to alerts: select, group, combine, evaluate, against select_partials + advance."""
     rule = rule.model_copy(update={"group_by": group_by, "metric": "latency", "tags": {"env": "prod"}})
     series_tags = [
@@ -142,9 +143,9 @@ def test_the_batch_runner_step_equals_the_reference_end_to_end(data, rule, group
         '{"env":"dev","model_name":"a","replica":"1"}',
     ]
     rows = []
-    for tags in series_tags:
-        for part in data.draw(partials()):
-            rows.append((data.draw(st.sampled_from(["latency", "other"])), "tfs", tags, part))
+    for tags, parts in zip(series_tags, per_series, strict=True):
+        for part in parts:
+            rows.append((names[len(rows)], "tfs", tags, part))
     tables = [_table(rows[: len(rows) // 2]), _table(rows[len(rows) // 2 :])]
     until_ms = None if until is None else T0 + until * MIN
     reference: dict = {}
