@@ -67,6 +67,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "templates.make_metadata": (),
     "templates.launch": ("gcp",),
     "benchmarks.aggregate": (),
+    "benchmarks.rules": (),
     "benchmarks.backfill": ("aws",),
     "benchmarks.gateway": ("gateway",),
     "benchmarks.live": ("gateway", "prometheus"),
