@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import TimestampedValue
 
 from airis_mon.schema import Metric, metrics_to_table
-from tests.transforms.rules.test_promtool_oracle import CASES, MIN, T0, Case, _imported, _instants, _parse_series
+from tests.transforms.prometheus.test_promtool_oracle import CASES, MIN, T0, Case, _imported, _instants, _parse_series
 from tests.transforms.rules.test_streaming import at, streaming_options
 from transforms.aggregate import aggregate_table
 from transforms.rules.batch import EvaluateRules
