@@ -27,7 +27,7 @@ from transforms.rules.config import PrometheusRule, RuleConfig, ThresholdRule
 from transforms.rules.engine import WindowValue
 from transforms.rules.promql import compile_expr
 
-__all__ = ["GroupKey", "PartialWindow", "combine_windows", "select_partials"]
+__all__ = ["GroupKey", "PartialWindow", "combine_windows", "rows_of", "select_partials"]
 
 GroupKey = tuple[str, str, str]
 """(rule name, source, canonical JSON of the group's tags)"""
@@ -65,16 +65,21 @@ def _group_of(rule: RuleConfig, tags_json: str) -> str | None:
     return json.dumps(tags, sort_keys=True, separators=(",", ":"))
 
 
+def rows_of(table: pa.Table, rule: RuleConfig) -> pa.Table:
+    """The aggregate rows of ``table`` a rule reads: its metric, and its source when it names one."""
+    mask = pc.equal(table.column("name"), rule.metric)
+    if rule.source is not None:
+        mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
+    return table.filter(mask)
+
+
 def select_partials(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tuple[GroupKey, list[PartialWindow]]]:
     """Aggregate rows -> ``(group key, partial windows)``, one item per group in ``table``."""
     for rule in rules:
         if isinstance(rule, PrometheusRule):
             yield from _select_prometheus(table, rule)
             continue
-        mask = pc.equal(table.column("name"), rule.metric)
-        if rule.source is not None:
-            mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
-        selected = table.filter(mask)
+        selected = rows_of(table, rule)
         if not selected.num_rows:
             continue
         groups = {tags: _group_of(rule, tags) for tags in pc.unique(selected.column("tags")).to_pylist()}

@@ -43,7 +43,7 @@ from transforms.rules.engine import (
     _stale_until,
     _step_threshold,
 )
-from transforms.rules.select import _PARTIAL_COLUMNS, GroupKey, PartialWindow, _group_of
+from transforms.rules.select import _PARTIAL_COLUMNS, GroupKey, PartialWindow, _group_of, rows_of
 
 __all__ = [
     "PartialColumns",
@@ -96,10 +96,7 @@ def select_columns(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tup
     """Aggregate rows -> ``(group key, columns)``, one item per (rule, group) in ``table``: the rows
     :func:`~transforms.rules.select.select_partials` gives, as arrays, in table order within a group."""
     for rule in rules:
-        mask = pc.equal(table.column("name"), rule.metric)
-        if rule.source is not None:
-            mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
-        selected = table.filter(mask)
+        selected = rows_of(table, rule)
         if not selected.num_rows:
             continue
         series = pc.binary_join_element_wise(selected.column("source"), selected.column("tags"), "\x1f")
