@@ -48,6 +48,7 @@ EXTRAS = {
     "ldap": ["ldap3>=2.9"],
     "github": ["PyGithub>=2.5"],
     "gateway": ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6", "uvloop>=0.19", "orjson>=3.9", "msgspec>=0.18"],
+    "console": ["fastapi>=0.110", "uvicorn>=0.29", "duckdb>=1.1", "strawberry-graphql>=0.240", "python-multipart>=0.0.9"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [
@@ -60,6 +61,7 @@ EXTRAS["test"] = [
     "aiosmtpd>=1.4",
     "cryptography>=42",
     "schemathesis>=4.0,<5",
+    "playwright>=1.45",  # drives Debian's chromium (its own browser download is not used)
 ]
 
 setup(

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from airis_mon.config_file import parse_yaml, read_document
+from airis_mon.console_config import ConsoleConfig
 from airis_mon.durations import Duration
 from airis_mon.enrichment import EnrichmentConfig, Ownership
 from airis_mon.errors import ConfigError
@@ -115,6 +116,7 @@ class _RawConfig(StrictModel):
     time_intervals: list[dict[str, Any]] = Field(default_factory=list)
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     live: dict[str, Any] = Field(default_factory=dict)
+    console: dict[str, Any] | None = None
 
 
 class Config(StrictModel):
@@ -130,6 +132,7 @@ class Config(StrictModel):
     notification_policy: NotificationPolicy | None = None  # with inhibit_rules, time_intervals; replaces routes
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    console: ConsoleConfig | None = None  # the web console (python -m pipelines.console)
     base_dir: Path = Field(description="folder that relative paths are resolved against")
 
 
@@ -323,6 +326,9 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
     context = {"base_dir": base_dir}
     aggregation = _validate(AggregationConfig, document.get("aggregation") or {}, "aggregation", context, problems)
     live = _validate(LiveConfig, document.get("live") or {}, "live", context, problems)
+    console = None
+    if document.get("console") is not None:
+        console = _validate(ConsoleConfig, document["console"], "console", context, problems)
     sections: dict[str, _Section] = {}
     for section in _SECTION_KIND:
         entries = document.get(section) or []
@@ -366,6 +372,7 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
         notification_policy=policy,
         enrichment=enrichment,
         live=live,
+        console=console,
         **{section: tuple(parsed.typed) for section, parsed in sections.items()},
     )
 

@@ -52,6 +52,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "ldap": ("ldap3",),
     "github": ("github",),
     "gateway": ("fastapi", "uvicorn", "httptools", "uvloop", "orjson", "msgspec"),
+    "console": ("fastapi", "uvicorn", "duckdb", "strawberry", "multipart"),
 }
 
 #: The extras each entry point (``python -m NAME``) needs whatever its config; configured components may need
@@ -62,6 +63,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "pipelines.backfill": ("aws",),
     "pipelines.gateway": ("gateway",),
     "pipelines.serve": ("prometheus",),  # and "gateway" when it starts a configured gateway
+    "pipelines.console": ("console",),
     "pipelines.silence": (),  # requests only (the API it talks to is the gateway's)
     "pipelines.rules": (),  # the Prometheus rule importer: core install
     "templates.make_metadata": (),
@@ -71,6 +73,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "benchmarks.backfill": ("aws",),
     "benchmarks.gateway": ("gateway",),
     "benchmarks.live": ("gateway", "prometheus"),
+    "benchmarks.console": ("console",),
 }
 
 #: Exit status of a command stopped for a missing extra (argparse uses 2 for usage errors).
