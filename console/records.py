@@ -25,7 +25,9 @@ __all__ = [
     "HealthFailure",
     "HealthOverview",
     "IntegrationHealth",
+    "Principal",
     "SeriesPoint",
+    "Span",
 ]
 
 ALERT_STATES = ("firing", "pending", "resolved")
@@ -175,3 +177,26 @@ class AggregatePoint:
     source: str
     tags: dict[str, str]
     value: float
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the episode to shade on the chart: ``pending`` (breaching, ``for`` not met) or ``firing``."""
+
+    state: str  # pending | firing
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a console token's name and role (``read`` or ``admin``); ``via`` how they came in
+    (``session`` for a signed-in page, ``bearer`` for the API)."""
+
+    name: str
+    role: str
+    via: str = "bearer"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
