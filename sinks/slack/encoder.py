@@ -6,7 +6,8 @@ A trigger or repeat::
     section   fields *Alert:* *Severity:* *Model:* *Environment:* *Value:* *Threshold:*
     section   the description (the summary when there is none)
     context   "Triggered 2026-11-28 09:32:00 UTC"   (repeat: "Still firing at ... since ...")
-    actions   [View Dashboard] (url; only with dashboard_url)  [Acknowledge] (action_id, value = alert id)
+    actions   [View Dashboard] (url; only with dashboard_url)
+              [Acknowledge] (action_id ``ack_alert_<alert id>``, value = alert id; url only with acknowledge_url)
 
 A resolve: ``":white_check_mark: Resolved: latency"``, fields with the peak
 value and the duration, the description, ``"Resolved ... UTC after 2m 0s"`` and
@@ -22,6 +23,14 @@ units, which is never fewer than characters, so a cut text fits however Slack
 counts. User text is escaped for ``mrkdwn`` (``&``, ``<``, ``>``) before it is
 measured. A button ``url`` over 3000 characters is dropped, not cut: a cut URL
 is a broken link (a Dashboard button without its URL is dropped).
+
+The Acknowledge button's ``action_id`` is ``ack_alert_<alert id>`` (the product
+spec's); clicking it sends Slack's interactivity request (``block_actions``) to
+the console's ``/slack/interactivity`` (:mod:`console.slack_interactivity`).
+Slack limits an ``action_id`` to 255 characters: episode ids are 24 hex
+characters, and an alert whose id would not fit gets no Acknowledge button
+rather than a cut id. Only trigger, repeat and resolve are encoded: an
+``acknowledge`` notification (PagerDuty's) is refused with a ``ValueError``.
 
 Slack incoming webhooks have no idempotency header; ``X-Airis-Idempotency-Key``
 is sent anyway (harmless, and visible to a proxy that deduplicates).
@@ -39,7 +48,16 @@ from sinks.delivery.links import format_duration, format_utc, format_value, rend
 from sinks.delivery.templates import render_template
 from sinks.slack.config import SlackConfig, SlackTemplates
 
-__all__ = ["IDEMPOTENCY_HEADER", "LIMITS", "SlackEncoder", "build_message", "fit"]
+__all__ = [
+    "ACK_ACTION_PREFIX",
+    "IDEMPOTENCY_HEADER",
+    "LIMITS",
+    "NOTIFICATIONS",
+    "SlackEncoder",
+    "ack_action_id",
+    "build_message",
+    "fit",
+]
 
 IDEMPOTENCY_HEADER = "X-Airis-Idempotency-Key"
 
@@ -54,10 +72,23 @@ LIMITS = {
     "button_text": 75,
     "button_url": 3000,
     "button_value": 2000,
+    "action_id": 255,
     "fallback_text": 3000,  # ours: Slack only truncates text past 40,000; a notification needs far less
 }
 
 ELLIPSIS = "…"
+
+#: The Acknowledge button's ``action_id`` is this prefix and the alert (episode) id.
+ACK_ACTION_PREFIX = "ack_alert_"
+
+#: The notifications a Slack message is built for.
+NOTIFICATIONS = ("trigger", "repeat", "resolve")
+
+
+def ack_action_id(alert_id: str) -> str:
+    """``ack_alert_<alert id>``: the Acknowledge button's ``action_id`` (the product spec's)."""
+    return ACK_ACTION_PREFIX + alert_id
+
 
 # Severity emoji: in the default header template (sinks.slack.config.DEFAULT_TEMPLATES).
 
@@ -133,6 +164,10 @@ def build_message(
 ) -> dict:
     """The incoming-webhook payload of one alert; link templates as in :mod:`sinks.delivery.links`, text
     templates as in :mod:`sinks.delivery.templates` (default: the built-in layout)."""
+    if alert.notification not in NOTIFICATIONS:
+        raise ValueError(
+            f"Slack messages are built for {', '.join(NOTIFICATIONS)}, not notification {alert.notification!r}"
+        )
     templates = templates or SlackTemplates()
     severity = alert.severity.upper()
     resolved = alert.notification == "resolve"
@@ -169,8 +204,9 @@ def build_message(
     dashboard = _link(dashboard_url, alert)
     if dashboard is not None:
         buttons.append(_button("View Dashboard", "view_dashboard", url=dashboard))
-    if not resolved:
-        buttons.append(_button("Acknowledge", "acknowledge", url=_link(acknowledge_url, alert), value=alert.id))
+    action_id = ack_action_id(alert.id)
+    if not resolved and _units(action_id) <= LIMITS["action_id"]:
+        buttons.append(_button("Acknowledge", action_id, url=_link(acknowledge_url, alert), value=alert.id))
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
 

@@ -67,8 +67,8 @@ def test_without_templates_acknowledge_has_only_action_id_and_value_and_resolve_
     cfg = config(monkeypatch, "https://hooks.slack.com" + SECRET_PATH)
     actions = sent(cfg, TRIGGER)["blocks"][-1]
     assert actions == {"type": "actions", "elements": [
-        {"type": "button", "action_id": "acknowledge", "text": {"type": "plain_text", "text": "Acknowledge",
-                                                                 "emoji": True}, "value": TRIGGER.id}]}  # fmt: skip
+        {"type": "button", "action_id": f"ack_alert_{TRIGGER.id}",
+         "text": {"type": "plain_text", "text": "Acknowledge", "emoji": True}, "value": TRIGGER.id}]}  # fmt: skip
     assert [b["type"] for b in sent(cfg, RESOLVE)["blocks"]] == ["header", "section", "section", "context"]
 
 
@@ -134,7 +134,24 @@ def test_an_overlong_button_url_is_dropped_not_cut(monkeypatch):
     cfg = config(monkeypatch, "https://hooks.slack.com" + SECRET_PATH,
                  dashboard_url="https://grafana.example/d/x?m={model_id}", acknowledge_url=ACK)  # fmt: skip
     buttons = sent(cfg, TRIGGER._replace(model_id="m" * 3000))["blocks"][-1]["elements"]
-    assert [b["action_id"] for b in buttons] == ["acknowledge"] and "url" in buttons[0]
+    assert [b["action_id"] for b in buttons] == [f"ack_alert_{TRIGGER.id}"] and "url" in buttons[0]
+
+
+def test_the_acknowledge_action_id_is_the_specs_and_an_id_too_long_for_it_gets_no_button(monkeypatch):
+    cfg = config(monkeypatch, "https://hooks.slack.com" + SECRET_PATH)
+    [button] = sent(cfg, TRIGGER)["blocks"][-1]["elements"]
+    assert button["action_id"] == "ack_alert_" + TRIGGER.id and len(button["action_id"]) == 34
+    assert button["value"] == TRIGGER.id
+    fits, too_long = TRIGGER._replace(id="a" * 245), TRIGGER._replace(id="a" * 246)
+    assert sent(cfg, fits)["blocks"][-1]["elements"][0]["action_id"] == "ack_alert_" + "a" * 245
+    assert block_kit_errors(sent(cfg, fits)) == []
+    assert sent(cfg, too_long)["blocks"][-1]["type"] == "context"  # no actions block: no cut id
+
+
+def test_an_acknowledge_notification_is_refused_not_posted(monkeypatch):
+    cfg = config(monkeypatch, "https://hooks.slack.com" + SECRET_PATH)
+    with pytest.raises(ValueError, match="not notification 'acknowledge'"):
+        SlackEncoder(cfg).encode([TRIGGER._replace(notification="acknowledge")])
 
 
 # --- config ------------------------------------------------------------------------------------------------------
