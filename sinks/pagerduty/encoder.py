@@ -10,6 +10,13 @@ alert:
   open incident instead of opening another.
 - ``resolve`` -> ``event_action: resolve`` with the same ``dedup_key`` (no
   payload: PagerDuty ignores one on resolve).
+- ``acknowledge`` -> ``event_action: acknowledge`` with the same ``dedup_key``
+  (no payload). Not a rule's notification: the console's Acknowledge (Slack
+  button, page, API) writes one per PagerDuty sink that was sent the
+  episode's trigger into the live runner's outbox
+  (:mod:`console.acknowledgements`). PagerDuty is the only sink that takes it.
+
+Any other notification kind is refused with a ``ValueError``.
 
 Trigger body (``custom_details`` shown in full)::
 
@@ -52,6 +59,7 @@ __all__ = [
     "CLIENT",
     "MAX_BODY_BYTES",
     "MAX_SUMMARY_CHARS",
+    "NOTIFICATIONS",
     "SEVERITY_MAP",
     "PagerDutyEncoder",
     "dedup_key",
@@ -61,6 +69,8 @@ __all__ = [
 CLIENT = "AIRIS-MON"
 MAX_SUMMARY_CHARS = 1024
 MAX_BODY_BYTES = 512 * 1024
+#: notification kind -> Events API v2 ``event_action``
+NOTIFICATIONS = {"trigger": "trigger", "repeat": "trigger", "resolve": "resolve", "acknowledge": "acknowledge"}
 SEVERITY_MAP = {"critical": "critical", "high": "error", "error": "error", "warning": "warning", "info": "info"}
 _ELLIPSIS = "…"
 
@@ -103,9 +113,12 @@ class PagerDutyEncoder:
 
     def event(self, alert: Alert, with_labels: bool = True) -> dict:
         """The Events API v2 event of one notification (contains the routing key)."""
+        action = NOTIFICATIONS.get(alert.notification)
+        if action is None:
+            raise ValueError(f"PagerDuty events are sent for {', '.join(NOTIFICATIONS)}, not {alert.notification!r}")
         common = {"routing_key": self._config.routing_key.get_secret_value()}
-        if alert.notification == "resolve":
-            return {**common, "event_action": "resolve", "dedup_key": dedup_key(alert)}
+        if action != "trigger":  # resolve, acknowledge: the dedup_key names the incident; no payload
+            return {**common, "event_action": action, "dedup_key": dedup_key(alert)}
         labels = tags_from_json(alert.labels)
         changed = what_changed(alert)
         payload = {

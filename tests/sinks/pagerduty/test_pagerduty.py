@@ -84,6 +84,24 @@ def test_a_repeat_re_sends_the_trigger_with_the_same_dedup_key():
     assert again["payload"]["timestamp"] > first["payload"]["timestamp"]
 
 
+def test_an_acknowledge_is_the_acknowledge_event_with_the_triggers_dedup_key_and_no_payload():
+    trigger = episode()[0]
+    ack = trigger._replace(notification="acknowledge", timestamp_ms=trigger.timestamp_ms + 60_000)
+    assert sent(ack, dashboard_url=DASHBOARD) == {
+        "routing_key": KEY, "event_action": "acknowledge", "dedup_key": sent(trigger)["dedup_key"]}  # fmt: skip
+    respond = PagerDutyEvents()
+    with Receiver(respond) as receiver:
+        encoder = PagerDutyEncoder(config(receiver.url))
+        results = [HttpDeliverer(FAST).deliver(request) for request, _ in encoder.encode([trigger, ack])]
+    assert [r.status for r in results] == [202, 202]
+    assert respond.incidents == {dedup_key(trigger): "acknowledged"}
+
+
+def test_an_unknown_notification_kind_is_refused():
+    with pytest.raises(ValueError, match="not 'escalate'"):
+        sent(episode()[0]._replace(notification="escalate"))
+
+
 def test_no_links_without_a_dashboard_url_and_no_invented_headers():
     trigger = episode()[0]
     (request, _), *_ = PagerDutyEncoder(config()).encode([trigger])
