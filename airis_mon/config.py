@@ -99,6 +99,7 @@ class LiveConfig(StrictModel):
     metrics_host: str = Field(default="127.0.0.1", description="address of GET /metrics")
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="port of GET /metrics; 0: a free port")
     start_gateway: bool = Field(default=True, description="serve the `type: gateway` integration's API too")
+    start_console: bool = Field(default=True, description="serve the console too, when there is a console: section")
 
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from airis_mon.durations import Duration
 from airis_mon.models import ConfigPath, StrictModel
@@ -65,7 +65,7 @@ class ConsoleConfig(StrictModel):
     refresh_interval_s: float = Field(default=5.0, gt=0, le=3600, description="how often new files are indexed, s")
     index_path: ConfigPath | None = Field(default=None, description="the DuckDB index; default STATE/console.duckdb")
 
-    model_config = {**StrictModel.model_config, "populate_by_name": True}
+    model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
     @field_validator("tokens")
     @classmethod

@@ -9,6 +9,8 @@ What runs (see :mod:`pipelines.live.runner`):
 
 - the ingestion gateway of each ``type: gateway`` integration, as a child
   process (restarted if it dies), unless ``live.start_gateway: false``;
+- the web console (``python -m pipelines.console``) as a child process when the config has a ``console:``
+  section, unless ``live.start_console: false``;
 - every ``live.cycle_interval_s`` a cycle: new spool segments and recorded
   files, the polled integrations whose ``poll.interval_s`` has passed,
   windows evaluated once they ended ``live.allowed_lateness`` ago, state
@@ -53,36 +55,45 @@ if TYPE_CHECKING:
 __all__ = ["run"]
 
 LOG = logging.getLogger("airis_mon.serve")
-_GATEWAY_READY_S = 60.0  # the gateway imports FastAPI and Beam: allow a slow first start
+_CHILD_READY_S = 60.0  # a child imports FastAPI (the console also Beam): allow a slow first start
 
 
-class _Gateway:
-    """One ``python -m pipelines.gateway`` child process, restarted when it exits on its own."""
+class _Child:
+    """One child process serving HTTP (a gateway, the console), restarted when it exits on its own."""
 
-    def __init__(self, config_path: str, integration: GatewayConfig):
-        self._args = [sys.executable, "-m", "pipelines.gateway", "--config", config_path,
-                      "--integration", integration.name, *child_logging_args()]  # fmt: skip
-        self.integration = integration
-        self.url = f"http://{integration.host}:{integration.port}"
+    def __init__(self, label: str, args: list[str], url: str):
+        self._args = [sys.executable, "-m", *args, *child_logging_args()]
+        self.label = label
+        self.url = url
         self.process: subprocess.Popen | None = None
+
+    @classmethod
+    def gateway(cls, config_path: str, integration: GatewayConfig) -> _Child:
+        return cls(f"gateway {integration.name}", ["pipelines.gateway", "--config", config_path, "--integration",
+                   integration.name], f"http://{integration.host}:{integration.port}")  # fmt: skip
+
+    @classmethod
+    def console(cls, config_path: str, output: str, host: str, port: int) -> _Child:
+        return cls("console", ["pipelines.console", "--config", config_path, "--output", output],
+                   f"http://{host}:{port}")  # fmt: skip
 
     def start(self) -> None:
         self.process = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
                                         env=child_env())  # fmt: skip
-        deadline = time.monotonic() + _GATEWAY_READY_S
+        deadline = time.monotonic() + _CHILD_READY_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gateway {self.integration.name} exited with {self.process.returncode}")
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode}")
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
             except requests.RequestException:
                 time.sleep(0.2)
-        raise RuntimeError(f"gateway {self.integration.name} not ready at {self.url} after {_GATEWAY_READY_S:g} s")
+        raise RuntimeError(f"{self.label} not ready at {self.url} after {_CHILD_READY_S:g} s")
 
     def keep_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
-            LOG.warning("gateway %s exited with %s; restarting", self.integration.name, self.process.returncode)
+            LOG.warning("%s exited with %s; restarting", self.label, self.process.returncode)
             self.start()
 
     def stop(self) -> None:
@@ -131,19 +142,26 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _gateways(config: Config, config_path: str) -> list[_Gateway]:
+def _gateways(config: Config, config_path: str) -> list[_Child]:
     if not config.live.start_gateway:
         return []
-    gateways = [_Gateway(config_path, i) for i in config.integrations if isinstance(i, GatewayConfig)]
-    for gateway in gateways:
-        if gateway.integration.handoff != "spool":
-            raise ConfigError([f"integrations: gateway {gateway.integration.name!r}: the live runner reads the "
+    integrations = [i for i in config.integrations if isinstance(i, GatewayConfig)]
+    for integration in integrations:
+        if integration.handoff != "spool":
+            raise ConfigError([f"integrations: gateway {integration.name!r}: the live runner reads the "
                                "spool; handoff: pubsub is for Dataflow"])  # fmt: skip
-        if gateway.integration.max_segment_age_s > config.live.cycle_interval_s:
+        if integration.max_segment_age_s > config.live.cycle_interval_s:
             LOG.warning("gateway %s: max_segment_age_s %g s > live.cycle_interval_s %g s: records wait that long "
-                        "before a cycle can read them", gateway.integration.name,
-                        gateway.integration.max_segment_age_s, config.live.cycle_interval_s)  # fmt: skip
-    return gateways
+                        "before a cycle can read them", integration.name, integration.max_segment_age_s,
+                        config.live.cycle_interval_s)  # fmt: skip
+    return [_Child.gateway(config_path, i) for i in integrations]
+
+
+def _consoles(config: Config, config_path: str, output: str) -> list[_Child]:
+    """The console child, when the config has a ``console:`` section and ``live.start_console`` is on."""
+    if config.console is None or not config.live.start_console:
+        return []
+    return [_Child.console(config_path, output, config.console.host, config.console.port)]
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -153,10 +171,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         gateways = _gateways(config, args.config)
+        children = gateways + _consoles(config, args.config, args.output)
     except ConfigError as error:
         report_failure(error)
         return 2
-    require("python -m pipelines.serve", *COMMAND_EXTRAS["pipelines.serve"], *(["gateway"] if gateways else []))
+    require("python -m pipelines.serve", *COMMAND_EXTRAS["pipelines.serve"], *(["gateway"] if gateways else []),
+            *(["console"] if len(children) > len(gateways) else []))  # fmt: skip
     from pipelines.live.metrics import LiveMetrics, serve_metrics
 
     stop = threading.Event()
@@ -168,10 +188,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     server, port = serve_metrics(metrics, config.live.metrics_host, config.live.metrics_port)
     started = []
     try:
-        for gateway in gateways:
-            gateway.start()
-            started.append(gateway)
-            LOG.info("gateway %s ready at %s", gateway.integration.name, gateway.url)
+        for child in children:
+            child.start()
+            started.append(child)
+            LOG.info("%s ready at %s", child.label, child.url)
         deliverer = threading.Thread(target=_deliver_forever, args=(outbox, stop), name="delivery", daemon=True)
         if not args.once:
             deliverer.start()
@@ -179,28 +199,28 @@ def run(argv: Sequence[str] | None = None) -> int:
                  "of %d s evaluated %d s after they end", runner.output, runner.state_dir, config.live.metrics_host,
                  port, config.live.cycle_interval_s, config.aggregation.window_seconds,
                  config.live.allowed_lateness_s)  # fmt: skip
-        _cycles(runner, metrics, gateways, stop, config.live.cycle_interval_s, once=args.once)
+        _cycles(runner, metrics, children, stop, config.live.cycle_interval_s, once=args.once)
         if args.once:
             outbox.deliver_pending()
         stop.set()
         if deliverer.is_alive():
             deliverer.join()
     finally:
-        for gateway in started:
-            gateway.stop()
+        for child in started:
+            child.stop()
         server.shutdown()
     LOG.info("AIRIS-MON live stopped after cycle %d", runner.checkpoint.cycle)
     return 0
 
 
-def _cycles(runner: LiveRunner, metrics: LiveMetrics, gateways: list[_Gateway], stop: threading.Event,
+def _cycles(runner: LiveRunner, metrics: LiveMetrics, children: list[_Child], stop: threading.Event,
             interval_s: float, once: bool) -> None:  # fmt: skip
     failures = 0
     while not stop.is_set():
         began = time.monotonic()
         try:
-            for gateway in gateways:
-                gateway.keep_alive()
+            for child in children:
+                child.keep_alive()
             report = runner.run_cycle()
             metrics.record_cycle(report.counters, report.seconds)
             failures = 0
