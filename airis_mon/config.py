@@ -364,6 +364,8 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
             problems.extend(_storage_output_problems(sinks, output))
     if problems:
         raise ConfigError(problems, source)
+    if console is not None and "sinks" in sections:
+        sections["sinks"].typed = [_linked_to_console(sink, console) for sink in sections["sinks"].typed]
     return Config(
         aggregation=aggregation,
         base_dir=base_dir,
@@ -376,6 +378,14 @@ def parse_config(document: Any, base_dir: Path, source: str = "config", output: 
         console=console,
         **{section: tuple(parsed.typed) for section, parsed in sections.items()},
     )
+
+
+def _linked_to_console(sink: ComponentConfig, console: ConsoleConfig) -> ComponentConfig:
+    """A chat or paging sink without a ``dashboard_url`` links to the console's alert page, the spec's
+    ``{airis_mon_url}/dashboard?alert={id}`` (a configured template is kept)."""
+    if "dashboard_url" not in type(sink).model_fields or getattr(sink, "dashboard_url", None):
+        return sink
+    return sink.model_copy(update={"dashboard_url": f"{console.public_url}/dashboard?alert={{alert_id}}"})
 
 
 def _ownership(raw: Any, enrichment: Any, context: dict) -> list[tuple[int, Any]]:
