@@ -8,7 +8,7 @@ import pytest
 
 #: Programs that tests skip without, and the Debian package that gives each (installed by .ci/run).
 ORACLE_PROGRAMS = {"promtool": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager",
-                   "amtool": "prometheus-alertmanager"}  # fmt: skip
+                   "amtool": "prometheus-alertmanager", "chromium": "chromium"}  # fmt: skip
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only under CI, which installs these programs")
