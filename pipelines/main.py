@@ -354,6 +354,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
         "events": events,
         "alerts": alerts,
         "dead_letters": dead_letters,
+        "health": health,  # every poll's HealthRecord, for the console's integration health page
         "health_report": report,
     }
     if alert_states is not None:

@@ -1,10 +1,10 @@
 """BigQuery tables of the storage kinds, derived from the shared Arrow schemas.
 
-One table per kind: ``metrics``, ``aggregates``, ``events``, ``alerts`` and
-``dead_letters``. Columns are the kind's Arrow schema
+One table per kind: ``metrics``, ``aggregates``, ``events``, ``alerts``,
+``dead_letters`` and ``health``. Columns are the kind's Arrow schema
 (:data:`~airis_mon.schema.METRIC_SCHEMA`, :data:`~airis_mon.schema.AGGREGATE_SCHEMA`,
 :func:`~airis_mon.arrowutil.record_schema` of ``Event``, ``Alert``,
-``DeadLetter``), in order, mapped string -> STRING, int64 -> INTEGER,
+``DeadLetter``, ``HealthRecord``), in order, mapped string -> STRING, int64 -> INTEGER,
 float64 -> FLOAT, bool -> BOOLEAN, every one NULLABLE (a non-finite float
 is stored as NULL, see :mod:`sinks.bigquery.transform`); then two columns of
 our own:
@@ -98,11 +98,13 @@ def _table(
     return BigQueryTable(kind, arrow_schema, time_column, clustering)
 
 
-#: kind -> table; the kinds and time columns of the Parquet sink, plus dead letters in their own table.
+#: kind -> table; the kinds and time columns of the Parquet sink (not the live runner's alert_states), plus dead
+#: letters in their own table.
 TABLES: dict[str, BigQueryTable] = {
     "metrics": _table("metrics", ("name", "source")),
     "aggregates": _table("aggregates", ("name", "source")),
     "events": _table("events", ("event_type", "source")),
     "alerts": _table("alerts", ("rule", "model_id")),
     "dead_letters": _table("dead_letters", ("component",), record_schema(DeadLetter), "timestamp_ms"),
+    "health": _table("health", ("integration",)),
 }

@@ -4,12 +4,13 @@ The input is the dict that :class:`sinks.parquet.WriteToStorage` takes:
 
 - ``metrics`` and ``aggregates``: ``(part, Arrow table)`` pairs. The part name
   only names Parquet files; here it is unused.
-- ``events``, ``alerts``, ``dead_letters``: ``Event``/``Alert``/``DeadLetter``
+- ``events``, ``alerts``, ``dead_letters``, ``health``: ``Event``/``Alert``/``DeadLetter``/``HealthRecord``
   rows, batched (``BatchElements``, up to 1,000) into Arrow tables so that
   every kind goes through the same vectorised conversion.
-- ``health_report`` is ignored: the health records it summarises are already
-  stored as metrics (``pipelines.main`` aggregates them with the points), and
-  the report is a per-run snapshot that the Parquet sink keeps as a file.
+- ``health_report`` is ignored: the health records it summarises are stored
+  as rows of their own (``health``) and as metrics (``pipelines.main``
+  aggregates them with the points), and the report is a per-run snapshot that
+  the Parquet sink keeps as a file.
 
 Missing keys are skipped. Each kind goes to its own table (:data:`~sinks.bigquery.schema.TABLES`),
 ``PROJECT:DATASET.PREFIXkind``, created if needed with DAY partitions on
@@ -50,7 +51,7 @@ from apache_beam.io.gcp.bigquery_tools import FileFormat
 from apache_beam.options.pipeline_options import StandardOptions
 
 from airis_mon.arrowutil import conform, records_to_table
-from airis_mon.schema import Alert, DeadLetter, Event
+from airis_mon.schema import Alert, DeadLetter, Event, HealthRecord
 from sinks.bigquery.config import BigQuerySinkConfig
 from sinks.bigquery.schema import EVENT_TIME, RUN_KEY, TABLES
 
@@ -58,7 +59,7 @@ __all__ = ["BigQueryRows", "WriteToBigQueryStorage", "record_rows", "table_rows"
 
 COMPONENT = "storage"
 #: Row kinds and their record types; the other kinds arrive as (part, Arrow table) pairs.
-ROW_TYPES: dict[str, type] = {"events": Event, "alerts": Alert, "dead_letters": DeadLetter}
+ROW_TYPES: dict[str, type] = {"events": Event, "alerts": Alert, "dead_letters": DeadLetter, "health": HealthRecord}
 _SLICE_ROWS = 10_000
 _BATCH_ROWS = 1_000
 
@@ -82,7 +83,7 @@ def table_rows(table: pa.Table, kind: str, run_key: str) -> Iterator[dict]:
 
 
 def record_rows(records: Sequence[tuple], kind: str, run_key: str) -> Iterator[dict]:
-    """Rows of ``kind``'s record type (``Event``, ``Alert``, ``DeadLetter``) as BigQuery row dicts."""
+    """Rows of ``kind``'s record type (``Event``, ``Alert``, ``DeadLetter``, ``HealthRecord``) as BigQuery row dicts."""
     return table_rows(records_to_table(records, ROW_TYPES[kind]), kind, run_key)
 
 

@@ -8,6 +8,7 @@ identity, so that the same input always maps to the same file names)::
     events/date=YYYY-MM-DD/part-RUN.parquet
     alerts/date=YYYY-MM-DD/part-RUN.parquet
     alert_states/date=YYYY-MM-DD/part-RUN.parquet  pending and firing alerts per evaluation (live runner)
+    health/date=YYYY-MM-DD/part-RUN.parquet        one row per integration poll or read (HealthRecord)
     alerts-RUN.jsonl                               every alert, one JSON object a line
     dead_letters/date=YYYY-MM-DD/part-RUN.jsonl    reason + original payload
     health_report.json                             the latest health report
@@ -22,7 +23,7 @@ gives byte-identical files, never duplicated rows:
   shuffle of its own: every point crossing a second GroupByKey cost more time
   and memory than the rest of a backfill (``benchmarks.backfill``). PART must
   be unique within a run and the same for the same input.
-- rows (events, alerts, dead letters) are gathered by one GroupByKey per
+- rows (events, alerts, alert states, health, dead letters) are gathered by one GroupByKey per
   (kind, date) and sorted (Beam's ``WriteToParquet`` mishandles
   windows).
 """
@@ -44,7 +45,7 @@ from apache_beam.transforms import trigger
 from airis_mon.arrowutil import conform, record_schema, records_to_table
 from airis_mon.beamutil import InArrivalWindows, windowed_name, windowed_part_name
 from airis_mon.files import write_atomically, write_text_atomically
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, AlertState, Event
+from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, AlertState, Event, HealthRecord
 from sinks.parquet.config import ParquetSinkConfig
 
 __all__ = ["PARQUET_KINDS", "WriteToStorage"]
@@ -58,8 +59,9 @@ PARQUET_KINDS: dict[str, tuple[pa.Schema, str]] = {
     "events": (record_schema(Event), "timestamp_ms"),
     "alerts": (record_schema(Alert), "timestamp_ms"),
     "alert_states": (record_schema(AlertState), "evaluated_at_ms"),
+    "health": (record_schema(HealthRecord), "timestamp_ms"),
 }
-_ROW_TYPES = {"events": Event, "alerts": Alert, "alert_states": AlertState}
+_ROW_TYPES = {"events": Event, "alerts": Alert, "alert_states": AlertState, "health": HealthRecord}
 _PART_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MS_PER_DAY = 86_400_000
 
@@ -196,7 +198,8 @@ class WriteToStorage(beam.PTransform):
     """Write a run's outputs; input is a dict of PCollections by kind.
 
     Keys: ``metrics`` and ``aggregates`` (``(part, Arrow table)`` pairs), ``events``,
-    ``alerts``, ``dead_letters`` (rows) and ``health_report`` (one dict).
+    ``alerts``, ``alert_states``, ``health`` (``HealthRecord``), ``dead_letters`` (rows) and
+    ``health_report`` (one dict).
     Missing keys are skipped. Returns a PCollection of written paths.
     """
 

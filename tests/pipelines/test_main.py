@@ -73,18 +73,24 @@ def test_small_day_end_to_end(small_day: Path):
 
 
 def test_rerun_overwrites_identical_files(small_day: Path):
+    out = small_day / "out"
+
     def digest():
-        out = small_day / "out"
+        # The health report and the health rows measure this run (poll latencies): same names, new contents.
         return {
             p: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in out.rglob("*")
-            if p.is_file() and p.name != "health_report.json"
+            if p.is_file() and p.name != "health_report.json" and "health" not in p.relative_to(out).parts
         }
 
+    def health_files():
+        return sorted(p.relative_to(out) for p in (out / "health").rglob("*.parquet"))
+
     main("--config", str(small_day / "config.yaml"))
-    first = digest()
+    first, first_health = digest(), health_files()
     main("--config", str(small_day / "config.yaml"))
     assert digest() == first
+    assert health_files() == first_health and first_health  # overwritten, not added
 
 
 @pytest.mark.slow

@@ -28,7 +28,16 @@ from pydantic import ValidationError
 
 from airis_mon.arrowutil import record_schema, repeat_strings
 from airis_mon.registry import COMPONENTS
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, DeadLetter, Event, Metric, metrics_to_table
+from airis_mon.schema import (
+    AGGREGATE_SCHEMA,
+    METRIC_SCHEMA,
+    Alert,
+    DeadLetter,
+    Event,
+    HealthRecord,
+    Metric,
+    metrics_to_table,
+)
 from sinks.bigquery import BigQuerySinkConfig, WriteToBigQueryStorage
 from sinks.bigquery.schema import TABLES
 from sinks.bigquery.transform import BigQueryRows, record_rows, table_rows
@@ -109,6 +118,7 @@ def test_one_table_per_kind_with_the_arrow_columns_then_event_time_and_run_key()
         "events": record_schema(Event),
         "alerts": record_schema(Alert),
         "dead_letters": record_schema(DeadLetter),
+        "health": record_schema(HealthRecord),
     }
     assert list(TABLES) == list(arrow)
     for kind, arrow_schema in arrow.items():
@@ -157,6 +167,7 @@ def test_json_text_columns_stay_strings_and_say_so():
         "events": ["data"],
         "alerts": ["context", "group", "labels"],
         "dead_letters": ["original"],
+        "health": [],
     }
 
 
@@ -168,6 +179,7 @@ def test_day_partitioning_on_event_time_and_clustering_per_table():
         "events": ["event_type", "source"],
         "alerts": ["rule", "model_id"],
         "dead_letters": ["component"],
+        "health": ["integration"],
     }
     for table in TABLES.values():
         assert table.table_parameters()["timePartitioning"] == {"type": "DAY", "field": "event_time"}
@@ -182,6 +194,7 @@ def test_day_partitioning_on_event_time_and_clustering_per_table():
         "events": "timestamp_ms",
         "alerts": "timestamp_ms",
         "dead_letters": "timestamp_ms",
+        "health": "timestamp_ms",
     }
 
 
@@ -301,6 +314,20 @@ def test_an_alert_an_event_and_a_dead_letter_become_exact_rows():
             "run_key": RUN,
         }
     ]
+    health = HealthRecord(DAY + 9, "mlflow", False, "timeout", math.inf, -1, 0)
+    assert list(record_rows([health], "health", RUN)) == [
+        {
+            "timestamp_ms": DAY + 9,
+            "integration": "mlflow",
+            "ok": False,
+            "message": "timeout",
+            "latency_ms": None,  # non-finite -> NULL
+            "freshness_ms": -1,
+            "records": 0,
+            "event_time": MIDNIGHT + timedelta(milliseconds=9),
+            "run_key": RUN,
+        }
+    ]
 
 
 class _Unclosable(io.BytesIO):
@@ -359,6 +386,7 @@ def dry_run(sink: BigQuerySinkConfig, *options: str) -> tuple[dict, dict[str, di
         "events": pipeline | "E" >> beam.Create([Event(DAY, "deploy", "gh", "info", "{}")]),
         "alerts": pipeline | "A" >> beam.Create([alert(DAY, "a1")]),
         "dead_letters": pipeline | "D" >> beam.Create([DeadLetter(DAY, "parse", "bad", "{}")]),
+        "health": pipeline | "HR" >> beam.Create([HealthRecord(DAY, "mlflow", False, "timeout", 12.5, -1, 0)]),
         "health_report": pipeline | "H" >> beam.Create([{"overall_status": "healthy"}]),
     }
     written = inputs | WriteToBigQueryStorage(sink, RUN)
@@ -378,6 +406,7 @@ LABELS = {
     "events": "Events",
     "alerts": "Alerts",
     "dead_letters": "DeadLetters",
+    "health": "Health",
 }
 
 
