@@ -94,11 +94,14 @@ class ProgressLine:
         return f"{self._label}: " + " · ".join([*parts, f"{time.monotonic() - self._started:.1f} s"])
 
     def _draw(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        """Draw at once (a run shorter than the interval still shows its line), then every interval."""
+        while True:
             text = self.line()
             self._stream.write("\r" + text.ljust(self._width))
             self._stream.flush()
             self._width = len(text)
+            if self._stop.wait(self._interval_s):
+                return
 
     def __enter__(self) -> ProgressLine:
         self._started = time.monotonic()
@@ -111,6 +114,9 @@ class ProgressLine:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            text = self.line()  # the final totals, drawn once even when the run was shorter than the interval
+            self._stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
             if self._width:
                 self._stream.write("\r" + " " * self._width + "\r")
                 self._stream.flush()
