@@ -43,7 +43,7 @@ from airis_mon.silence_store import SilenceStore, StoredSilence, format_matcher,
 from console.records import ALERT_STATES, AlertDetail, AlertFilter, Principal
 from console.sessions import SESSION_COOKIE, SessionStore, TokenBook, csrf_matches, origin_of, same_origin
 
-__all__ = ["ConsoleServices", "chart_range", "create_app"]
+__all__ = ["ConsoleServices", "create_app"]
 
 LOG = logging.getLogger("airis_mon.console")
 
@@ -85,18 +85,6 @@ class _RefusedError(Exception):
         self.status = status
         self.message = message
         self.field = field
-
-
-def chart_range(detail: AlertDetail, now_ms: int) -> tuple[int, int]:
-    """The charted time range around an episode, epoch ms: from 30 minutes (or 15 windows, whichever is
-    longer) before it started to as long after it ended (or after its newest notification, while it fires),
-    never past ``now_ms`` when that is later than the episode's start."""
-    pad = max(30 * 60_000, 15 * detail.window_s * 1000)
-    alert = detail.alert
-    end = (alert.resolved_at_ms or alert.last_at_ms) + pad
-    if now_ms > alert.starts_at_ms:
-        end = min(end, max(now_ms, alert.last_at_ms))
-    return alert.starts_at_ms - pad, end
 
 
 def _environment() -> Environment:
@@ -264,7 +252,7 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         if detail is None:
             return render(request, "error.html", principal, status=404, message=f"No alert {alert!r} is stored.",
                           field="alert")  # fmt: skip
-        from console.chart import episode_chart
+        from console.chart import chart_range, episode_chart
 
         start_ms, end_ms = chart_range(detail, now_ms())
         points = services.store.series(detail, start_ms, end_ms)
