@@ -9,6 +9,14 @@ appends the outcome to the notification history,
 ``OUTPUT/notification_history.jsonl``, fsync'ed before the next line is sent.
 A file whose every line has an outcome is removed.
 
+The console's acknowledgements (:mod:`console.acknowledgements`) wait here
+too, as ``STATE/outbox/ack-<alert id>.jsonl`` (the same lines; key
+``ack:<alert id>:<sink>``, notification ``acknowledge``). Cycle files go
+first, then acknowledgement files, so a trigger still pending is sent before
+its acknowledge. Only ``pagerduty`` sinks take an acknowledge (any other sink
+type dead-letters it with that reason, never posting it); its outcome is also
+appended as a ``delivery`` line to ``OUTPUT/acknowledgements.jsonl``.
+
 On start the history's keys are read back: a notification already in it is
 never sent again, so a restart resends nothing that was recorded. The one
 window left is between the receiver's 2xx and the history's fsync (about a
@@ -36,10 +44,14 @@ from airis_mon.files import fsync_directory
 from airis_mon.schema import Alert
 from sinks.delivery.notifier import Notifier, notifier_for
 
-__all__ = ["HISTORY_FILE", "Outbox"]
+__all__ = ["ACKNOWLEDGE_SINK_TYPES", "ACK_FILE_GLOB", "CYCLE_FILE_GLOB", "HISTORY_FILE", "Outbox"]
 
 LOG = logging.getLogger("airis_mon.live.outbox")
 HISTORY_FILE = "notification_history.jsonl"
+CYCLE_FILE_GLOB = "c*.jsonl"  # the runner's committed cycles
+ACK_FILE_GLOB = "ack-*.jsonl"  # the console's acknowledgements
+#: sink types that take an ``acknowledge`` notification
+ACKNOWLEDGE_SINK_TYPES = frozenset({"pagerduty"})
 
 
 class Outbox:
@@ -55,6 +67,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._notifiers: dict[str, Notifier] = {}
+        self._acks = None  # console.acknowledgements.AcknowledgementStore, once an acknowledge was delivered
         self._end_torn_line()
         self._done = self._recorded_keys()
         self.counts: Counter = Counter()  # (sink, outcome) -> notifications; outcome also "retried"
@@ -81,7 +94,14 @@ class Outbox:
         return keys
 
     def pending_files(self) -> list[Path]:
-        return sorted(self.folder.glob("c*.jsonl")) if self.folder.is_dir() else []
+        """The outbox files in delivery order: cycles (in cycle order), then acknowledgements.
+
+        Acknowledgements are listed first: a cycle file the console saw before it wrote an acknowledgement
+        file is then surely listed too, and goes first."""
+        if not self.folder.is_dir():
+            return []
+        acknowledgements = sorted(self.folder.glob(ACK_FILE_GLOB))
+        return sorted(self.folder.glob(CYCLE_FILE_GLOB)) + acknowledgements
 
     def backlog(self) -> int:
         """Notifications committed and not yet delivered or dead-lettered (read without waiting for a delivery)."""
@@ -112,6 +132,9 @@ class Outbox:
         if config is None:
             outcome = {"outcome": "dead_lettered", "status": None, "attempts": 0, "retries": 0,
                        "reason": f"sink {sink!r} is no longer configured"}  # fmt: skip
+        elif alert.notification == "acknowledge" and config.type not in ACKNOWLEDGE_SINK_TYPES:
+            outcome = {"outcome": "dead_lettered", "status": None, "attempts": 0, "retries": 0,
+                       "reason": f"sink type {config.type!r} takes no acknowledge notifications"}  # fmt: skip
         else:
             if sink not in self._notifiers:
                 self._notifiers[sink] = notifier_for(config)
@@ -124,9 +147,22 @@ class Outbox:
             record["alert"] = alert._asdict()
             LOG.warning("notification %s to %s dead-lettered: %s", key, sink, outcome["reason"])
         self._append_history(record)
+        if alert.notification == "acknowledge":
+            self._record_acknowledge_delivery(record)
         self._done.add(key)
         self.counts[(sink, outcome["outcome"])] += 1
         self.counts[(sink, "retried")] += outcome["retries"]
+
+    def _record_acknowledge_delivery(self, record: dict) -> None:
+        """The acknowledge's outcome as a ``delivery`` line of the console's acknowledgement store."""
+        from console.acknowledgements import AcknowledgementStore  # the console's file; imported when first needed
+
+        if self._acks is None:
+            self._acks = AcknowledgementStore(self.history.parent)
+        self._acks.record_delivery(
+            record["alert_id"], record["sink"], "acknowledge", record["outcome"], record["status"],
+            record["attempts"], record["retries"], record["reason"], record["at_ms"],
+        )  # fmt: skip
 
     def _append_history(self, record: dict) -> None:
         self.history.parent.mkdir(parents=True, exist_ok=True)
