@@ -50,6 +50,7 @@ from airis_mon.silence_store import SilenceStore, StoredSilence, silence_status
 from airis_mon.timeutil import ms_to_iso, to_epoch_ms
 from console import records
 from console.chart import chart_range
+from console.queries import AGGREGATIONS
 
 __all__ = [
     "AGGREGATIONS",
@@ -76,7 +77,6 @@ MAX_AGGREGATE_POINTS = 10_000
 MAX_RANGE_MS = 31 * 86_400_000  # series, changes and aggregates: at most 31 days, ms
 MAX_LOOKBACK_MS = 31 * 86_400_000
 _LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-AGGREGATIONS = ("count", "sum", "min", "max", "mean", "p50", "p95", "p99")
 SILENCE_STATES = ("pending", "active", "expired")
 
 
@@ -186,8 +186,23 @@ def _context(info: strawberry.Info) -> ConsoleContext:
 
 
 async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking store call off the event loop."""
-    return await asyncio.to_thread(function, *args, **kwargs)
+    """Run a blocking store call off the event loop. The store's ``ValueError`` (``"field: message"``, with
+    the store's parameter names) is the caller's ``BAD_USER_INPUT`` on the argument of that name."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        if not message or not name.isidentifier():
+            raise
+        raise _bad(_ARGUMENTS.get(name, _camel(name)), message) from None
+
+
+_ARGUMENTS = {"start_ms": "start", "end_ms": "end", "alert_id": "alertId", "lookback_ms": "lookbackMs"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _finite(value: float | None) -> float | None:
