@@ -75,6 +75,13 @@ def test_the_first_acknowledgement_wins_and_lines_have_exactly_the_indexed_field
     assert [d.notification for d in reopened.deliveries("a1")] == ["slack_update"]
 
 
+def test_reading_a_file_with_two_ack_lines_of_one_episode_answers_the_first(tmp_path):
+    lines = [{"type": "ack", "alert_id": "a1", "by": by, "via": "api", "at_ms": at} for by, at in (("x", 1), ("y", 2))]
+    (tmp_path / ACK_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    store = AcknowledgementStore(tmp_path)
+    assert store.get("a1").by == "x" and store.record("a1", "z", "api", 3)[0].by == "x"
+
+
 def test_a_torn_last_line_is_ended_and_ignored(tmp_path):
     AcknowledgementStore(tmp_path).record("a1", "oncall", "console", 1_000)
     with open(tmp_path / ACK_FILE, "a") as handle:
