@@ -291,7 +291,6 @@ class ParquetIndex:
     ) -> int:
         """One transaction: delete the rows of rewritten files, then insert the files' rows and their ids."""
         paths = [path for path, _, _ in files]
-        columns = ", ".join(_quote(name) for name in _columns(kind))
         cur.execute("BEGIN")
         try:
             again = [path for path in paths if path in rewritten]
@@ -304,9 +303,9 @@ class ParquetIndex:
                 cur.execute("DELETE FROM loaded_files WHERE list_contains(?, path)", [again])
             first = cur.execute("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchone()[0]
             ids = list(range(first, first + len(files)))
-            cur.executemany(
-                "INSERT INTO loaded_files VALUES (?, ?, ?, ?, ?)",
-                [[file_id, path, kind, size, mtime] for file_id, (path, size, mtime) in zip(ids, files, strict=True)],
+            cur.execute(
+                "INSERT INTO loaded_files SELECT unnest(?), unnest(?), ?, unnest(?), unnest(?)",
+                [ids, paths, kind, [size for _, size, _ in files], [mtime for _, _, mtime in files]],
             )
             absolute = [str(self.output / path) for path in paths]
             cur.execute(
@@ -325,7 +324,6 @@ class ParquetIndex:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        del columns
         return len(files)
 
     def _refresh_jsonl(self, cur: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -359,8 +357,14 @@ class ParquetIndex:
         if restart:
             cur.execute(f"DELETE FROM {table}")
         if rows:
-            cur.executemany(f"INSERT INTO {table} ({', '.join(_quote(n) for n in names)}) VALUES "
-                            f"({', '.join('?' for _ in names)})", rows)  # fmt: skip
+            arrow_types = {"VARCHAR": pa.string(), "BIGINT": pa.int64()}
+            batch = pa.table(
+                {name: pa.array([row[i] for row in rows], arrow_types[kind]) for i, (name, kind) in enumerate(columns)}
+            )
+            cur.register("jsonl_batch", batch)
+            cur.execute(f"INSERT INTO {table} SELECT {', '.join(_quote(n) for n in names)} FROM jsonl_batch")
+            cur.unregister("jsonl_batch")
+
         cur.execute("INSERT OR REPLACE INTO jsonl_offsets VALUES (?, ?)", [name, offset + end])
         cur.execute("COMMIT")
         return len(rows)
