@@ -29,8 +29,9 @@ It is a cache: delete the database file (or change :data:`FORMAT`) and the next 
 OUTPUT. Nothing secret is stored (rows of the store only; no config, no tokens).
 
 Threads: one DuckDB connection; :meth:`cursor` gives each query its own cursor (a DuckDB cursor is a
-connection of its own to the same database, safe to use from one thread), and refreshes are serialised by a
-lock and write in transactions, so queries on other threads keep reading the last committed state.
+connection of its own to the same database, to be used by one thread; cursors are made under a lock), and
+refreshes are serialised by another lock and write in transactions, so queries on other threads keep reading
+the last committed state meanwhile.
 
 ``keep_days`` (optional): rows of date folders older than that many days before the newest date folder are
 deleted and such folders are not loaded.
@@ -112,7 +113,8 @@ class ParquetIndex:
         self.path = Path(path) if path is not None else None
         self.keep_days = keep_days
         self._batch = batch_files
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one refresh at a time
+        self._cursor_lock = threading.Lock()  # cursor() on the shared connection, from any thread
         self._conn = self._open()
 
     # --- database -------------------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ class ParquetIndex:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own for one query (or one thread); close it when done."""
-        return self._conn.cursor()
+        with self._cursor_lock:
+            return self._conn.cursor()
 
     def close(self) -> None:
         """Close the database (the file stays, for the next start)."""
@@ -186,7 +189,7 @@ class ParquetIndex:
     def refresh(self) -> int:
         """Load every stored file and JSON line not loaded yet; return how many files and lines were (re)loaded."""
         with self._lock:
-            cur = self._conn.cursor()
+            cur = self.cursor()
             try:
                 loaded = sum(self._refresh_kind(cur, kind) for kind in INDEX_KINDS)
                 loaded += sum(self._refresh_jsonl(cur, table) for table in JSONL_TABLES)

@@ -224,8 +224,11 @@ class ConsoleStore:
         return rows
 
     def alerts(self, filt: AlertFilter) -> AlertPage:
-        """One page of episodes matching ``filt``, newest (last notification or evaluation) first, and the counts
-        by state of every episode it matches. ``ValueError`` names a bad filter field."""
+        """One page of episodes matching ``filt``, newest (last notification or evaluation) first, then by id.
+
+        ``counts``: episodes by state over every page of the filter's other fields (``state`` itself left out, so
+        a page of firing alerts still counts the pending and resolved ones); ``total``: the episodes of the whole
+        filter (its ``state`` included). ``ValueError`` names a bad filter field."""
         _check_filter(filt)
         where, params = ["1 = 1"], []
         for column, value in (("severity", filt.severity), ("team", filt.team), ("model_id", filt.model),
@@ -260,7 +263,8 @@ class ConsoleStore:
                     sql += " AND e.state = ?"
                     state_params.append(filt.state)
                 sql = (
-                    f"WITH page AS ({sql} ORDER BY last_at_ms DESC, id LIMIT ?) SELECT page.*, k.ack_by, k.at_ms FROM page"
+                    f"WITH page AS ({sql} ORDER BY last_at_ms DESC, id LIMIT ?)"
+                    " SELECT page.*, k.ack_by, k.at_ms FROM page"
                     f" LEFT JOIN ({_ACKS}) k ON k.alert_id = page.id ORDER BY last_at_ms DESC, id"
                 )
                 stored = [_alert_row(row) for row in cur.execute(sql, [*state_params, wanted]).fetchall()]
