@@ -72,7 +72,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "benchmarks.*"]),
-    package_data={"airis_mon": ["sample_data/*"]},
+    package_data={"airis_mon": ["sample_data/*"], "console": ["templates/*.html", "static/*", "schema.graphql"]},
     install_requires=CORE,
     extras_require=EXTRAS,
 )

@@ -259,7 +259,8 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         spans = services.store.spans(detail)
         changes = services.store.changes(detail, start_ms, end_ms)
         threshold = detail.alert.threshold if not _nan(detail.alert.threshold) else None
-        chart = episode_chart(points, threshold, spans, changes, alert_id=detail.alert.id)
+        chart = episode_chart(points, threshold, spans, changes, alert_id=detail.alert.id, start_ms=start_ms,
+                              end_ms=end_ms, window_ms=detail.window_s * 1000)  # fmt: skip
         silence_query = urlencode({"matchers": "\n".join(_silence_matchers(detail)), "comment": f"{detail.alert.name}"})
         return render(request, "alert.html", principal, detail=detail, chart=chart, changes=changes,
                       deliveries=services.store.deliveries(detail.alert.id), start_ms=start_ms, end_ms=end_ms,
@@ -272,6 +273,7 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         result = services.acknowledger.acknowledge(alert_id, principal.name, "console")
         if not result.found:
             raise _RefusedError(404, f"no alert {alert_id!r} is stored", "alert_id")
+        services.store.refresh()  # the page shows the acknowledgement at once, not at the next refresh
         return RedirectResponse(f"/dashboard?alert={quote(alert_id, safe='')}", status_code=303,
                                 headers=_SECURITY_HEADERS)  # fmt: skip
 

@@ -14,8 +14,8 @@ too, as ``STATE/outbox/ack-<alert id>.jsonl`` (the same lines; key
 ``ack:<alert id>:<sink>``, notification ``acknowledge``). Cycle files go
 first, then acknowledgement files, so a trigger still pending is sent before
 its acknowledge. Only ``pagerduty`` sinks take an acknowledge (any other sink
-type dead-letters it with that reason, never posting it); its outcome is also
-appended as a ``delivery`` line to ``OUTPUT/acknowledgements.jsonl``.
+type dead-letters it with that reason, never posting it); its outcome is
+recorded in the history like any notification (notification ``acknowledge``).
 
 On start the history's keys are read back: a notification already in it is
 never sent again, so a restart resends nothing that was recorded. The one
@@ -67,7 +67,6 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._notifiers: dict[str, Notifier] = {}
-        self._acks = None  # console.acknowledgements.AcknowledgementStore, once an acknowledge was delivered
         self._end_torn_line()
         self._done = self._recorded_keys()
         self.counts: Counter = Counter()  # (sink, outcome) -> notifications; outcome also "retried"
@@ -147,22 +146,9 @@ class Outbox:
             record["alert"] = alert._asdict()
             LOG.warning("notification %s to %s dead-lettered: %s", key, sink, outcome["reason"])
         self._append_history(record)
-        if alert.notification == "acknowledge":
-            self._record_acknowledge_delivery(record)
         self._done.add(key)
         self.counts[(sink, outcome["outcome"])] += 1
         self.counts[(sink, "retried")] += outcome["retries"]
-
-    def _record_acknowledge_delivery(self, record: dict) -> None:
-        """The acknowledge's outcome as a ``delivery`` line of the console's acknowledgement store."""
-        from console.acknowledgements import AcknowledgementStore  # the console's file; imported when first needed
-
-        if self._acks is None:
-            self._acks = AcknowledgementStore(self.history.parent)
-        self._acks.record_delivery(
-            record["alert_id"], record["sink"], "acknowledge", record["outcome"], record["status"],
-            record["attempts"], record["retries"], record["reason"], record["at_ms"],
-        )  # fmt: skip
 
     def _append_history(self, record: dict) -> None:
         self.history.parent.mkdir(parents=True, exist_ok=True)
