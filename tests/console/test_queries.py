@@ -363,3 +363,45 @@ def test_a_generated_store_answers_its_shape(tmp_path: Path):
         if detail.alert.state != "pending":
             assert store.series(detail, detail.alert.starts_at_ms - 600_000, detail.alert.last_at_ms)
     store.close()
+
+
+def test_the_output_of_a_batch_run(small_day: Path):
+    """pipelines.main on a small recorded day: the store answers what the run wrote (alerts-RUN.jsonl, the
+    aggregates, the health rows)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.main", "--runner", "DirectRunner", "--config",
+         str(small_day / "config.yaml")],
+        cwd=repo, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = small_day / "out"
+    from airis_mon.config import load_config
+
+    config = load_config(small_day / "config.yaml")
+    store = ConsoleStore(out, config, None, clock=lambda: (T0 + 86_400_000) / 1000)
+    store.refresh()
+    lines = [json.loads(line) for path in out.glob("alerts-*.jsonl") for line in path.read_text().splitlines()]
+    expected = {a["id"]: "resolved" if any(b["id"] == a["id"] and b["notification"] == "resolve" for b in lines)
+                else "firing" for a in lines}  # fmt: skip
+    page = store.alerts(AlertFilter())
+    assert {row.id: row.state for row in page.alerts} == expected and expected
+    latency = next(row for row in page.alerts if row.rule == "latency")
+    detail = store.alert(latency.id)
+    assert (detail.aggregation, detail.window_s) == ("p95", 60)
+    assert len(detail.notifications) == sum(1 for a in lines if a["id"] == latency.id)
+    aggregates = pq.read_table(out / "aggregates").to_pylist()
+    by_hand = sorted(
+        (r["window_start_ms"], r["p95"])
+        for r in aggregates
+        if r["name"] == "inference_latency" and json.loads(r["tags"]) == latency.group and r["source"] == latency.source
+    )
+    assert [(p.window_start_ms, p.value) for p in store.series(detail, T0, T0 + 3_600_000)] == by_hand and by_hand
+    health = store.integration_health()
+    report = json.loads((out / "health_report.json").read_text())
+    assert [i.name for i in health.integrations] == sorted(report["integrations"])
+    assert all(i.checks >= 1 for i in health.integrations)
+    store.close()
