@@ -36,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airis_mon.config import Config
@@ -270,10 +271,10 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
     async def acknowledge(request: Request, alert_id: str) -> Response:
         principal = page_principal(request)
         await checked_form(request, principal)
-        result = services.acknowledger.acknowledge(alert_id, principal.name, "console")
+        result = await run_in_threadpool(services.acknowledger.acknowledge, alert_id, principal.name, "console")
         if not result.found:
             raise _RefusedError(404, f"no alert {alert_id!r} is stored", "alert_id")
-        services.store.refresh()  # the page shows the acknowledgement at once, not at the next refresh
+        await run_in_threadpool(services.store.refresh)  # the page shows it at once, not at the next refresh
         return RedirectResponse(f"/dashboard?alert={quote(alert_id, safe='')}", status_code=303,
                                 headers=_SECURITY_HEADERS)  # fmt: skip
 
@@ -305,7 +306,7 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         if services.silences is None:
             raise _RefusedError(409, "silences are read-only here: no gateway silence store is configured", "silences")
         silence = _silence_from_form(form, principal.name, now_ms())
-        services.silences.put(silence, now_ms())
+        await run_in_threadpool(services.silences.put, silence, now_ms())
         LOG.info("silence %s created by %s", silence.id, principal.name)
         return RedirectResponse("/silences", status_code=303, headers=_SECURITY_HEADERS)
 
@@ -313,7 +314,7 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
     async def expire_silence(request: Request, silence_id: str) -> Response:
         principal = page_principal(request)
         await checked_form(request, principal)
-        if services.silences is None or services.silences.expire(silence_id, now_ms()) is None:
+        if services.silences is None or await run_in_threadpool(services.silences.expire, silence_id, now_ms()) is None:
             raise _RefusedError(404, f"no silence {silence_id!r}", "silence_id")
         LOG.info("silence %s expired by %s", silence_id, principal.name)
         return RedirectResponse("/silences", status_code=303, headers=_SECURITY_HEADERS)
@@ -325,7 +326,7 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         if services.slack is None:
             raise _RefusedError(404, "Slack interactivity is not configured (console.slack)")
         body = await _small_body(request)
-        status, answer = services.slack.handle(body, request.headers)
+        status, answer = await run_in_threadpool(services.slack.handle, body, request.headers)
         return JSONResponse(answer, status_code=status, headers=_SECURITY_HEADERS)
 
     _mount_graphql(app, services, principal_of, session_of, origins, now_ms)
