@@ -211,7 +211,7 @@ class ParquetIndex:
     def _refresh_kind(self, cur: duckdb.DuckDBPyConnection, kind: str) -> int:
         root = self.output / kind
         known_dirs = dict(
-            cur.execute("SELECT path, mtime_ns FROM scanned_dirs WHERE path LIKE ?", [kind + "/%"]).fetchall()
+            cur.execute("SELECT path, mtime_ns FROM scanned_dirs WHERE starts_with(path, ?)", [kind + "/"]).fetchall()
         )
         present: dict[str, os.stat_result] = {}
         if root.is_dir():
@@ -235,7 +235,7 @@ class ParquetIndex:
             known = dict(
                 (path, (size, mtime))
                 for path, size, mtime in cur.execute(
-                    "SELECT path, size, mtime_ns FROM loaded_files WHERE path LIKE ?", [folder + "/%"]
+                    "SELECT path, size, mtime_ns FROM loaded_files WHERE starts_with(path, ?)", [folder + "/"]
                 ).fetchall()
             )
             seen = set()
@@ -272,11 +272,12 @@ class ParquetIndex:
     def _forget_dirs(self, cur: duckdb.DuckDBPyConnection, kind: str, folders: list[str]) -> None:
         cur.execute("BEGIN")
         for folder in folders:
-            pattern = folder + "/%"
+            pattern = folder + "/"  # a prefix (LIKE would read '_' as a wildcard)
             cur.execute(
-                f"DELETE FROM {kind} WHERE file_id IN (SELECT file_id FROM loaded_files WHERE path LIKE ?)", [pattern]
+                f"DELETE FROM {kind} WHERE file_id IN (SELECT file_id FROM loaded_files WHERE starts_with(path, ?))",
+                [pattern],
             )
-            cur.execute("DELETE FROM loaded_files WHERE path LIKE ?", [pattern])
+            cur.execute("DELETE FROM loaded_files WHERE starts_with(path, ?)", [pattern])
             cur.execute("DELETE FROM scanned_dirs WHERE path = ?", [folder])
         cur.execute("COMMIT")
 

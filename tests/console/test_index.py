@@ -171,6 +171,11 @@ def test_keep_days_drops_old_date_folders(store):
     kept = ParquetIndex(store.output, None, keep_days=3)
     kept.refresh()
     assert counts(kept)["health"] == store.rows["health"]
+    (old / "part-old.parquet").unlink()
+    old.rmdir()  # a date folder removed: its rows go
+    everything.refresh()
+    assert counts(everything)["health"] == store.rows["health"]
+    assert counts(everything)["loaded_files"] == sum(store.files.values())
     with pytest.raises(ValueError, match="keep_days"):
         ParquetIndex(store.output, None, keep_days=0)
 
