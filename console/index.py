@@ -221,7 +221,13 @@ class ParquetIndex:
                         present[f"{kind}/{entry.name}"] = entry.stat()
         cutoff = self._cutoff([name.split("=", 1)[1] for name in present])
         expired = {d for d in present if cutoff is not None and d.split("=", 1)[1] < cutoff}
-        gone = [d for d in known_dirs if d not in present or d in expired]
+        loaded_dirs = {
+            f"{kind}/{folder}"
+            for (folder,) in cur.execute(
+                "SELECT DISTINCT split_part(path, '/', 2) FROM loaded_files WHERE kind = ?", [kind]
+            ).fetchall()
+        }
+        gone = [d for d in sorted(set(known_dirs) | loaded_dirs) if d not in present or d in expired]
         if gone:
             self._forget_dirs(cur, kind, gone)
         now_ns = _now_ns()
