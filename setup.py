@@ -48,7 +48,13 @@ EXTRAS = {
     "ldap": ["ldap3>=2.9"],
     "github": ["PyGithub>=2.5"],
     "gateway": ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6", "uvloop>=0.19", "orjson>=3.9", "msgspec>=0.18"],
-    "console": ["fastapi>=0.110", "uvicorn>=0.29", "duckdb>=1.1", "strawberry-graphql>=0.240", "python-multipart>=0.0.9"],
+    "console": [
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
+        "duckdb>=1.1",
+        "strawberry-graphql>=0.240",
+        "python-multipart>=0.0.9",
+    ],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [

@@ -92,6 +92,7 @@ class StoreShape:
     states: dict[str, str] = field(default_factory=dict)  # episode id -> firing | pending | resolved
     acknowledged: dict[str, str] = field(default_factory=dict)  # episode id -> who acknowledged it
     pending_outbox: int = 0  # notifications in state/outbox, not in the history yet
+    consistent: list[str] = field(default_factory=list)  # episodes whose stored aggregates breach their rule
 
     @property
     def series_windows(self) -> int:
@@ -147,10 +148,13 @@ def write_store(
     files_per_window: int = 4,
     window_s: int = 60,
     end_ms: int = DEFAULT_END_MS,
+    showcase: int = 40,
 ) -> StoreShape:
     """Write a store of ``series`` x ``windows`` aggregate rows (``files_per_window`` shard files per window),
     ``alerts`` episodes and their events, states, health and delivery history under ``output``; see the module
-    docstring. Deterministic for ``seed`` (and ``end_ms``). ``window_s``: the aggregation window, s."""
+    docstring. Deterministic for ``seed`` (and ``end_ms``). ``window_s``: the aggregation window, s.
+    ``showcase``: the first this many episodes that fired have aggregates that breach their rule over the
+    whole episode in their group's series (``StoreShape.consistent``); the others' aggregates are noise."""
     if series < 3 or windows < 2 or alerts < 0 or files_per_window < 1:
         raise ValueError("write_store: series >= 3, windows >= 2, alerts >= 0, files_per_window >= 1")
     output = Path(output)
@@ -178,36 +182,6 @@ def write_store(
     shard_rows = [np.flatnonzero(shard_of == shard) for shard in range(files_per_window)]
     names_a, units_a, tags_a = (pa.array(v, pa.string()) for v in (names, units, tags))
     source_a = pa.array(["tfserving"] * series, pa.string())
-    for w in range(windows):
-        w_start = start_ms + w * window_ms
-        count = nprng.integers(5, 60, series)
-        mean = np.abs(base + nprng.normal(0, 1, series) * spread)
-        low = mean * nprng.uniform(0.3, 0.9, series)
-        high = mean * nprng.uniform(1.1, 3.0, series)
-        p50 = mean * 0.95
-        p95 = mean + (high - mean) * 0.7
-        p99 = mean + (high - mean) * 0.9
-        columns = {
-            "window_start_ms": pa.array(np.full(series, w_start), pa.int64()),
-            "window_end_ms": pa.array(np.full(series, w_start + window_ms), pa.int64()),
-            "source": source_a,
-            "name": names_a,
-            "unit": units_a,
-            "tags": tags_a,
-            "count": pa.array(count, pa.int64()),
-            "sum": pa.array(mean * count, pa.float64()),
-            "min": pa.array(low, pa.float64()),
-            "max": pa.array(high, pa.float64()),
-            "mean": pa.array(mean, pa.float64()),
-            "p50": pa.array(p50, pa.float64()),
-            "p95": pa.array(p95, pa.float64()),
-            "p99": pa.array(p99, pa.float64()),
-        }
-        table = pa.Table.from_pydict(columns, schema=PARQUET_KINDS["aggregates"][0])
-        for shard, rows in enumerate(shard_rows):
-            if len(rows):
-                _write(output, "aggregates", _date(w_start), f"live{INSTANCE}c{w:08d}-s{shard:03d}",
-                       table.take(pa.array(rows)), counts)  # fmt: skip
     # --- episodes
     by_cycle: dict[str, dict[int, list]] = {"alerts": {}, "alert_states": {}, "events": {}}
     history: list[dict] = []
@@ -216,6 +190,8 @@ def write_store(
     ids: list[str] = []
     states: dict[str, str] = {}
     acknowledged: dict[str, str] = {}
+    breaches: list[tuple] = []  # (metric index, model, instance or None, first and last window, aggregation, target)
+    consistent: list[str] = []
     last = windows - 1
     for a in range(alerts):
         rule = RULES[a % len(RULES)]
@@ -276,6 +252,11 @@ def write_store(
             resolved_ms = start_ms + (end_w + 1) * window_ms
             notifications.append((end_w, "resolve", threshold * rng.uniform(0.5, 0.95)))
         states[episode] = "firing" if end_w is None else "resolved"
+        if len(breaches) < showcase:
+            metric_index = [name for name, _ in METRICS].index(rule["metric"])
+            breaches.append((metric_index, model, None if rule["group_by"] else instance, w0, active_until,
+                             rule["aggregation"], threshold * rng.uniform(1.05, 1.3)))  # fmt: skip
+            consistent.append(episode)
         peak = threshold * 1.1
         context_json = json.dumps(context, sort_keys=True)
         for w, notification, value in notifications:
@@ -310,6 +291,50 @@ def write_store(
                          "outcome": "delivered", "status": 200, "attempts": 1, "retries": 0, "reason": "",
                          "at_ms": at + 200})  # fmt: skip
             acknowledged[episode] = who
+    # --- aggregates, one file per shard per window; showcase episodes breach their rule in their group's series
+    breach_rows = {}
+    for metric, model, instance, *_ in breaches:
+        breach_rows[(metric, model, instance)] = np.flatnonzero(
+            [m == metric and mo == model and (instance is None or inst == instance) for m, mo, inst in series_keys]
+        )
+    for w in range(windows):
+        w_start = start_ms + w * window_ms
+        count = nprng.integers(5, 60, series)
+        mean = np.abs(base + nprng.normal(0, 1, series) * spread)
+        low = mean * nprng.uniform(0.3, 0.9, series)
+        high = mean * nprng.uniform(1.1, 3.0, series)
+        p50 = mean * 0.95
+        p95 = mean + (high - mean) * 0.7
+        p99 = mean + (high - mean) * 0.9
+        for metric, model, instance, first_w, last_w, aggregation, target in breaches:
+            if first_w <= w <= last_w:  # a showcase episode: its group breaches its rule for the whole episode
+                rows = breach_rows[(metric, model, instance)]
+                stat = {"mean": mean, "sum": mean * count, "p95": p95}[aggregation][rows]
+                wobble = 1.0 + 0.12 * abs(np.sin(1.7 * w + first_w))  # deterministic, so the noise stream is kept
+                factor = np.maximum(1.0, target * wobble / stat)
+                for values in (mean, low, high, p50, p95, p99):
+                    values[rows] *= factor
+        columns = {
+            "window_start_ms": pa.array(np.full(series, w_start), pa.int64()),
+            "window_end_ms": pa.array(np.full(series, w_start + window_ms), pa.int64()),
+            "source": source_a,
+            "name": names_a,
+            "unit": units_a,
+            "tags": tags_a,
+            "count": pa.array(count, pa.int64()),
+            "sum": pa.array(mean * count, pa.float64()),
+            "min": pa.array(low, pa.float64()),
+            "max": pa.array(high, pa.float64()),
+            "mean": pa.array(mean, pa.float64()),
+            "p50": pa.array(p50, pa.float64()),
+            "p95": pa.array(p95, pa.float64()),
+            "p99": pa.array(p99, pa.float64()),
+        }
+        table = pa.Table.from_pydict(columns, schema=PARQUET_KINDS["aggregates"][0])
+        for shard, rows in enumerate(shard_rows):
+            if len(rows):
+                _write(output, "aggregates", _date(w_start), f"live{INSTANCE}c{w:08d}-s{shard:03d}",
+                       table.take(pa.array(rows)), counts)  # fmt: skip
     # --- context events: per model, an alias move every ~6 h, a deploy run and a push every ~3 h, CI every ~1 h
     for i, model in enumerate(models):
         repository = f"acme/{model}"
@@ -360,4 +385,4 @@ def write_store(
         for record in outbox:
             handle.write(json.dumps(record, allow_nan=True) + "\n")
     return StoreShape(output, series, windows, alerts, window_s, start_ms, end_ms, models, counts["files"],
-                      counts["rows"], ids, states, acknowledged, len(outbox))  # fmt: skip
+                      counts["rows"], ids, states, acknowledged, len(outbox), consistent)  # fmt: skip

@@ -180,8 +180,8 @@ def test_sign_in_alert_list_filters_and_counts(world, browser):
 
 def _firing_alert(server, shape) -> str:
     """A firing, unacknowledged episode with stored points, and a delivered PagerDuty trigger on record."""
-    for alert_id, state in shape.states.items():
-        if state == "firing" and alert_id not in shape.acknowledged:
+    for alert_id in shape.consistent:  # episodes whose stored aggregates breach their rule
+        if shape.states[alert_id] == "firing" and alert_id not in shape.acknowledged:
             detail = server.services.store.alert(alert_id)
             if detail is not None and detail.alert.acknowledged_by is None:
                 break
@@ -193,6 +193,23 @@ def _firing_alert(server, shape) -> str:
                                  "at_ms": detail.alert.starts_at_ms}) + "\n")  # fmt: skip
     server.services.store.refresh()
     return alert_id
+
+
+def _breaching_points_in(page, span) -> int:
+    """How many series points drawn inside ``span`` (a shaded rect) lie above the threshold line (SVG y grows
+    downwards); fails when a point inside the firing span is below it."""
+    threshold_y = float(page.locator("svg.episode-chart .threshold").first.get_attribute("y1"))
+    left = float(span.get_attribute("x"))
+    right = left + float(span.get_attribute("width"))
+    points = []
+    for line in page.locator("svg.episode-chart polyline.series").all():
+        for pair in line.get_attribute("points").split():
+            x, y = (float(v) for v in pair.split(","))
+            if left <= x < right:
+                points.append(y)
+    assert points, "no series point inside the firing span"
+    assert all(y < threshold_y for y in points), (threshold_y, points)
+    return len(points)
 
 
 def test_the_alert_page_charts_the_episode_and_acknowledge_round_trips(world, browser):
@@ -210,6 +227,7 @@ def test_the_alert_page_charts_the_episode_and_acknowledge_round_trips(world, br
     assert firing.count() >= 1
     box = firing.first.bounding_box()
     assert box is not None and box["width"] > 0  # the episode is shaded, visibly
+    assert _breaching_points_in(page, firing.first) > 0  # the series is above the threshold line in the span
     assert page.locator("#deliveries tr[data-sink=team-pager]").count() >= 1
     median = _figures(shots, "alert", watched.timed_loads(page.url))
     page.screenshot(path=str(shots / "alert.png"), full_page=True)
