@@ -27,6 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from airis_mon.extras import COMMAND_EXTRAS, exit_if_missing
+
+if __name__ == "__main__":  # its imports below need duckdb
+    exit_if_missing("python -m benchmarks.console", *COMMAND_EXTRAS["benchmarks.console"])
+
 import duckdb
 
 from benchmarks.console_data import INSTANCE, StoreShape, store_config, write_store

@@ -82,6 +82,8 @@ MISSING_EXTRA_RUNS = {
         "2026-11-02T00:00:00Z",
     ],
     "pipelines.serve": ["--config", str(REPO / "airis_mon" / "sample_data" / "sample_config.yaml"), "--once"],
+    "pipelines.console": ["--config", str(EXAMPLES)],
+    "benchmarks.console": ["--smoke"],
     "benchmarks.gateway": ["--smoke"],
     "benchmarks.live": ["--duration", "5"],
     "benchmarks.backfill": ["--points", "1000"],
