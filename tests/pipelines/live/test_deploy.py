@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 EXAMPLE = DEPLOY / "airis-mon.yaml"
 TOKEN = "deploy-test-token"
+CONSOLE_TOKEN = "deploy-test-console-token"
 
 
 def _compose() -> dict:
@@ -105,6 +106,7 @@ def _cmd() -> list[str]:
 
 def _example_config(monkeypatch):
     monkeypatch.setenv("AIRIS_TOKEN", TOKEN)
+    monkeypatch.setenv("AIRIS_CONSOLE_TOKEN", CONSOLE_TOKEN)
     return load_config(EXAMPLE)
 
 
@@ -167,7 +169,7 @@ def test_secrets_come_from_an_env_file_that_is_never_committed_nor_built_into_th
     collect(raw)
     example_env = (DEPLOY / ".env.example").read_text().splitlines()
     offered = {line.split("=", 1)[0] for line in example_env if "=" in line and not line.startswith("#")}
-    assert wanted == offered == {"AIRIS_TOKEN"}
+    assert wanted == offered == {"AIRIS_TOKEN", "AIRIS_CONSOLE_TOKEN"}
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------------
@@ -227,7 +229,10 @@ def test_example_config_validates_and_matches_the_published_ports(monkeypatch):
     assert Path(gateway.spool).is_relative_to("/data")  # on the volume; /config is read-only
     assert config.live.metrics_host == "0.0.0.0"
     container_ports = sorted(container for _, _, container in _ports())
-    assert container_ports == sorted([gateway.port, config.live.metrics_port]) == [8080, 9464]
+    assert (
+        container_ports == sorted([gateway.port, config.console.port, config.live.metrics_port]) == [8080, 8090, 9464]
+    )
+    assert config.console.host == "0.0.0.0" and [t.role for t in config.console.tokens] == ["admin"]
     assert f":{config.live.metrics_port}/metrics" in " ".join(_service()["healthcheck"]["test"])
     assert [type(r) for r in config.rules] == [ThresholdRule]
     storage = [s for s in config.sinks if isinstance(s, ParquetSinkConfig)]
@@ -256,6 +261,7 @@ def test_example_config_runs_once_outside_the_container(tmp_path):
     gateway = raw["integrations"][0]
     gateway.update(host="127.0.0.1", port=_free_port(), spool=str(tmp_path / "spool"))  # loopback, the test's folder
     raw["live"].update(metrics_host="127.0.0.1", metrics_port=0)
+    raw["console"].update(host="127.0.0.1", port=_free_port())
     config_path = tmp_path / "airis-mon.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     writer = SpoolWriter(tmp_path / "spool")
@@ -266,11 +272,13 @@ def test_example_config_runs_once_outside_the_container(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.serve", "--config", str(config_path), "--once", "--output", str(out)],
-        cwd=REPO, env={**os.environ, "AIRIS_TOKEN": TOKEN}, capture_output=True, text=True, timeout=240,
+        cwd=REPO, env={**os.environ, "AIRIS_TOKEN": TOKEN, "AIRIS_CONSOLE_TOKEN": CONSOLE_TOKEN}, capture_output=True,
+        text=True, timeout=240,
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"gateway api ready at http://127.0.0.1:{gateway['port']}" in result.stderr
+    assert f"console ready at http://127.0.0.1:{raw['console']['port']}" in result.stderr
     assert json.loads((out / "state" / "checkpoint.json").read_text())["cycle"] == 1
     assert not list((tmp_path / "spool").glob("segment-*.jsonl"))  # read and moved to done/
     metrics = pq.read_table(out / "metrics").to_pylist()
