@@ -14,6 +14,10 @@
         signing_secret: {env: SLACK_SIGNING_SECRET}   # enables POST /slack/interactivity (the Acknowledge button)
         response_url_hosts: [hooks.slack.com]         # where a message update may be sent
       refresh_interval_s: 5                   # new stored files are indexed this often
+      bigquery:                               # optional (GCP): read aggregates, alerts, events, health from BigQuery
+        project: my-project
+        dataset: airis_mon
+        table_prefix: airis_mon_
 
 Roles: ``read`` sees every page and query; ``admin`` also acknowledges alerts and creates and expires silences.
 """
@@ -28,7 +32,7 @@ from airis_mon.durations import Duration
 from airis_mon.models import ConfigPath, StrictModel
 from airis_mon.secrets import Secret
 
-__all__ = ["CONSOLE_ROLES", "ConsoleConfig", "ConsoleToken", "SlackInteractivityConfig"]
+__all__ = ["CONSOLE_ROLES", "ConsoleBigQueryConfig", "ConsoleConfig", "ConsoleToken", "SlackInteractivityConfig"]
 
 #: ``read``: pages and queries; ``admin``: also acknowledge and silences.
 CONSOLE_ROLES = ("read", "admin")
@@ -53,6 +57,14 @@ class SlackInteractivityConfig(StrictModel):
     max_age_s: int = Field(default=300, ge=1, le=3600, description="requests older than this are refused, s")
 
 
+class ConsoleBigQueryConfig(StrictModel):
+    """The BigQuery tables the console reads instead of OUTPUT's Parquet files (:mod:`console.bigquery_feed`)."""
+
+    project: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    dataset: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
+    table_prefix: str = Field(default="airis_mon_", pattern=r"^[A-Za-z0-9_]*$")
+
+
 class ConsoleConfig(StrictModel):
     """The web console: pages, GraphQL, Slack interactivity."""
 
@@ -64,6 +76,7 @@ class ConsoleConfig(StrictModel):
     slack: SlackInteractivityConfig | None = None
     refresh_interval_s: float = Field(default=5.0, gt=0, le=3600, description="how often new files are indexed, s")
     index_path: ConfigPath | None = Field(default=None, description="the DuckDB index; default STATE/console.duckdb")
+    bigquery: ConsoleBigQueryConfig | None = Field(default=None, description="read the stored kinds from BigQuery")
 
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 

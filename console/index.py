@@ -35,6 +35,13 @@ the last committed state meanwhile.
 
 ``keep_days`` (optional): rows of date folders older than that many days before the newest date folder are
 deleted and such folders are not loaded.
+
+``feed`` (optional; :class:`console.bigquery_feed.BigQueryFeed` on GCP): the kinds in ``feed.kinds`` are taken
+from it instead of from files. Each refresh asks ``feed.pull(kind, since_ms)`` for the rows from the newest held
+row's time minus ``feed.overlap_ms`` (none held: now minus ``feed.lookback_ms``) and :meth:`ParquetIndex.load_rows`
+replaces the held rows of that time range with them, in one transaction (``file_id`` :data:`FEED_FILE_ID`; the
+table ``feed_sources(kind, source)`` names the feed, and rows of another source are dropped). A failed pull raises
+before anything is written. ``keep_days`` does not apply to fed rows.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ import pyarrow as pa
 
 from sinks.parquet.transform import PARQUET_KINDS
 
-__all__ = ["BATCH_FILES", "FORMAT", "INDEX_KINDS", "ParquetIndex"]
+__all__ = ["BATCH_FILES", "FEED_FILE_ID", "FORMAT", "INDEX_KINDS", "ParquetIndex"]
 
 LOG = logging.getLogger("airis_mon.console.index")
 #: The stored kinds the index loads.
@@ -60,6 +67,8 @@ INDEX_KINDS = ("aggregates", "alerts", "alert_states", "events", "health")
 BATCH_FILES = 400
 #: Version of the database layout; a database of another version is rebuilt.
 FORMAT = 1
+#: The ``file_id`` of rows taken from a feed (not from a file).
+FEED_FILE_ID = -1
 HISTORY_FILE = "notification_history.jsonl"
 ACKS_FILE = "acknowledgements.jsonl"
 #: The tables and columns of the JSON-lines files (name, DuckDB type).
@@ -95,7 +104,7 @@ class ParquetIndex:
     """An incremental DuckDB index of the Parquet files and JSON-lines histories under ``output``.
 
     ``path``: the database file (created with its folder; ``None``: in memory). ``keep_days``: see the module
-    docstring. ``batch_files``: files per load transaction.
+    docstring. ``batch_files``: files per load transaction. ``feed``: see the module docstring.
     """
 
     def __init__(
@@ -104,6 +113,7 @@ class ParquetIndex:
         path: str | Path | None = None,
         keep_days: int | None = None,
         batch_files: int = BATCH_FILES,
+        feed: object | None = None,
     ):
         if keep_days is not None and keep_days < 1:
             raise ValueError(f"keep_days: at least 1 day, got {keep_days!r}")
@@ -113,6 +123,7 @@ class ParquetIndex:
         self.path = Path(path) if path is not None else None
         self.keep_days = keep_days
         self._batch = batch_files
+        self.feed = feed
         self._lock = threading.Lock()  # one refresh at a time
         self._cursor_lock = threading.Lock()  # cursor() on the shared connection, from any thread
         self._conn = self._open()
@@ -165,6 +176,7 @@ class ParquetIndex:
             " size BIGINT, mtime_ns BIGINT)"
         )
         conn.execute("CREATE TABLE IF NOT EXISTS scanned_dirs (path VARCHAR PRIMARY KEY, mtime_ns BIGINT)")
+        conn.execute("CREATE TABLE IF NOT EXISTS feed_sources (kind VARCHAR PRIMARY KEY, source VARCHAR)")
         conn.execute('CREATE TABLE IF NOT EXISTS jsonl_offsets (name VARCHAR PRIMARY KEY, "offset" BIGINT)')
         for kind in INDEX_KINDS:
             schema = PARQUET_KINDS[kind][0]
@@ -187,15 +199,87 @@ class ParquetIndex:
     # --- refresh --------------------------------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Load every stored file and JSON line not loaded yet; return how many files and lines were (re)loaded."""
+        """Load every stored file and JSON line not loaded yet, and the feed's new rows; return how many files,
+        lines and fed rows (the re-read overlap included) were (re)loaded. Raises what ``feed.pull`` raises."""
         with self._lock:
             cur = self.cursor()
             try:
-                loaded = sum(self._refresh_kind(cur, kind) for kind in INDEX_KINDS)
+                fed = tuple(self.feed.kinds) if self.feed is not None else ()
+                loaded = 0
+                for kind in INDEX_KINDS:
+                    if kind in fed:
+                        loaded += self._refresh_feed(cur, kind)
+                    else:
+                        self._drop_fed(cur, kind, None)
+                        loaded += self._refresh_kind(cur, kind)
                 loaded += sum(self._refresh_jsonl(cur, table) for table in JSONL_TABLES)
                 return loaded
             finally:
                 cur.close()
+
+    def _refresh_feed(self, cur: duckdb.DuckDBPyConnection, kind: str) -> int:
+        time_column = PARQUET_KINDS[kind][1]
+        self._drop_fed(cur, kind, self.feed.source_id)
+        if cur.execute("SELECT count(*) FROM loaded_files WHERE kind = ?", [kind]).fetchone()[0]:
+            cur.execute("BEGIN")  # the kind comes from the feed only: forget its files' rows
+            cur.execute(f"DELETE FROM {kind} WHERE file_id <> ?", [FEED_FILE_ID])
+            cur.execute("DELETE FROM loaded_files WHERE kind = ?", [kind])
+            cur.execute("DELETE FROM scanned_dirs WHERE starts_with(path, ?)", [kind + "/"])
+            cur.execute("COMMIT")
+        newest = cur.execute(
+            f"SELECT max({_quote(time_column)}) FROM {kind} WHERE file_id = ?", [FEED_FILE_ID]
+        ).fetchone()[0]
+        since_ms = int(
+            _now_ns() // 1_000_000 - self.feed.lookback_ms if newest is None else newest - self.feed.overlap_ms
+        )
+        table = self.feed.pull(kind, since_ms)
+        return self._load_rows(cur, kind, table, self.feed.source_id, since_ms)
+
+    def _drop_fed(self, cur: duckdb.DuckDBPyConnection, kind: str, keep_source: str | None) -> None:
+        """Delete the fed rows of ``kind`` unless they come from ``keep_source``."""
+        row = cur.execute("SELECT source FROM feed_sources WHERE kind = ?", [kind]).fetchone()
+        if row is None or row[0] == keep_source:
+            return
+        cur.execute("BEGIN")
+        cur.execute(f"DELETE FROM {kind} WHERE file_id = ?", [FEED_FILE_ID])
+        cur.execute("DELETE FROM feed_sources WHERE kind = ?", [kind])
+        cur.execute("COMMIT")
+
+    def load_rows(self, kind: str, table: pa.Table, source_id: str, since_ms: int) -> int:
+        """Replace the held rows of ``kind`` from ``source_id`` whose time column is at or after ``since_ms``
+        (epoch ms) by ``table`` (the kind's Parquet schema), in one transaction; rows of another source of the
+        kind go. Returns the rows inserted."""
+        with self._lock:
+            cur = self.cursor()
+            try:
+                self._drop_fed(cur, kind, source_id)
+                return self._load_rows(cur, kind, table, source_id, since_ms)
+            finally:
+                cur.close()
+
+    def _load_rows(self, cur: duckdb.DuckDBPyConnection, kind: str, table: pa.Table, source: str, since_ms: int) -> int:
+        if kind not in INDEX_KINDS:
+            raise ValueError(f"kind: one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+        schema, time_column = PARQUET_KINDS[kind]
+        if table.schema.names != schema.names or table.schema.types != schema.types:
+            raise ValueError(f"table: the {kind} Parquet schema ({', '.join(schema.names)}), got {table.schema}")
+        cur.execute("BEGIN")
+        try:
+            cur.execute(
+                f"DELETE FROM {kind} WHERE file_id = ? AND {_quote(time_column)} >= ?", [FEED_FILE_ID, since_ms]
+            )
+            cur.register("feed_batch", table)
+            cur.execute(
+                f"INSERT INTO {kind} SELECT {', '.join(_quote(n) for n in schema.names)}, ? FROM feed_batch",
+                [FEED_FILE_ID],
+            )
+            cur.unregister("feed_batch")
+            cur.execute("INSERT OR REPLACE INTO feed_sources VALUES (?, ?)", [kind, source])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return table.num_rows
 
     def _cutoff(self, dates: list[str]) -> str | None:
         if self.keep_days is None:

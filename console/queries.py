@@ -140,7 +140,8 @@ class ConsoleStore:
     """The console's questions about OUTPUT (see the module docstring).
 
     ``index_path``: the DuckDB index file (``None``: in memory, rebuilt at each start); ``clock``: seconds since
-    the epoch (tests pass a fixed one).
+    the epoch (tests pass a fixed one); ``feed``: where the index takes some kinds from instead of OUTPUT's files
+    (:class:`console.bigquery_feed.BigQueryFeed`; see :class:`console.index.ParquetIndex`).
     """
 
     def __init__(
@@ -150,10 +151,11 @@ class ConsoleStore:
         index_path: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         keep_days: int | None = None,
+        feed: object | None = None,
     ):
         self.output = Path(output)
         self.config = config
-        self.index = ParquetIndex(self.output, index_path, keep_days=keep_days)
+        self.index = ParquetIndex(self.output, index_path, keep_days=keep_days, feed=feed)
         self._clock = clock
         self._rules = {rule.name: rule for rule in config.rules}
         live = getattr(config, "live", None)
@@ -161,7 +163,7 @@ class ConsoleStore:
         self.state_dir = Path(state_dir) if state_dir else self.output / "state"
 
     def refresh(self) -> int:
-        """Load what is new in OUTPUT into the index; the files and lines loaded."""
+        """Load what is new in OUTPUT (and the feed) into the index; the files, lines and fed rows loaded."""
         return self.index.refresh()
 
     def close(self) -> None:

@@ -45,7 +45,14 @@ def build_services(config: Config, output: str | Path, clock=time.time):
     state_dir = state_dir_of(config, output)
     index_path = Path(config.console.index_path) if config.console.index_path else state_dir / "console.duckdb"
     index_path.parent.mkdir(parents=True, exist_ok=True)
-    store = ConsoleStore(output, config, index_path=index_path, clock=clock)
+    feed = None
+    if config.console.bigquery is not None:
+        from console.bigquery_feed import BigQueryFeed
+
+        require("console.bigquery", "gcp")  # google-cloud-bigquery
+        bq = config.console.bigquery
+        feed = BigQueryFeed(bq.project, bq.dataset, bq.table_prefix)
+    store = ConsoleStore(output, config, index_path=index_path, clock=clock, feed=feed)
     acknowledger = Acknowledger(config, output, state_dir, AcknowledgementStore(output), clock=clock)
     gateways = [i for i in config.integrations if isinstance(i, GatewayConfig)]
     silences = SilenceStore(gateways[0].silences_path()) if gateways else None
