@@ -93,16 +93,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     from console.app import create_app
 
     services = build_services(config, args.output)
-    services.store.refresh()
     app = create_app(config, services)
     stop = threading.Event()
 
+    def refresh() -> None:
+        try:
+            services.store.refresh()
+        except Exception:  # a bad file or an unreachable BigQuery must not stop the console: log, retry later
+            LOG.exception("console index refresh failed; the pages answer from the index as it is; retrying")
+
     def refresh_forever() -> None:
         while not stop.wait(config.console.refresh_interval_s):
-            try:
-                services.store.refresh()
-            except Exception:  # a bad file must not stop the console: log it and try again next time
-                LOG.exception("console index refresh failed; retrying")
+            refresh()
+
+    refresh()
 
     app.router.on_shutdown.append(stop.set)
     threading.Thread(target=refresh_forever, name="console-refresh", daemon=True).start()
