@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 
 from airis_mon.progress import Tally
 from airis_mon.schema import Alert
-from transforms.rules.config import PrometheusRule, RuleConfig
+from transforms.rules.config import RuleConfig
 from transforms.rules.engine import GroupContext
 from transforms.rules.incremental import advance
+from transforms.rules.scored import is_distribution_table, rows_for
 from transforms.rules.select import GroupKey, select_partials
 from transforms.rules.vectorized import (
     PartialColumns,
@@ -38,9 +39,12 @@ from transforms.rules.vectorized import (
     vectorizable,
 )
 
-__all__ = ["COMPONENT", "EvaluateRules", "SelectPartials", "count_alert", "evaluate_group"]
+__all__ = ["COMPONENT", "POINTS", "EvaluateRules", "SelectPartials", "count_alert", "evaluate_group",
+           "evaluate_group_with_points"]  # fmt: skip
 
 COMPONENT = "rules"
+POINTS = "points"
+"""The runners' output of :class:`~airis_mon.schema.Metric` points the rules derive (slo: error budget)."""
 _NO_HORIZON = 2**62  # epoch ms beyond any data: every window is due
 
 
@@ -68,9 +72,11 @@ class _SelectColumns(beam.DoFn):
         self._rules = tuple(rules)
 
     def process(self, table: pa.Table):
-        # Prometheus rules keep each row's selector and bucket (PromPartial lists): select_partials.
-        yield from select_columns(table, [rule for rule in self._rules if not isinstance(rule, PrometheusRule)])
-        yield from select_partials(table, [rule for rule in self._rules if isinstance(rule, PrometheusRule)])
+        # Prometheus rules keep each row's selector and bucket (PromPartial lists), ML monitors their data
+        # keys and distributions: select_partials.
+        yield from select_partials(table, [rule for rule in self._rules if rows_for(rule)])
+        if not is_distribution_table(table):
+            yield from select_columns(table, [rule for rule in self._rules if not rows_for(rule)])
 
 
 def evaluate_group(
@@ -79,18 +85,26 @@ def evaluate_group(
     """The alerts of one (rule, group) over all its rows, from the initial state, with ``until_ms`` (epoch
     ms) as the horizon of silence (None: unbounded). Every window is complete in a batch: one step with an
     unbounded horizon, the same step the stateful runners take piece by piece."""
+    return evaluate_group_with_points(rule, key, parts, window_seconds, until_ms)[0]
+
+
+def evaluate_group_with_points(
+    rule: RuleConfig, key: GroupKey, parts: Iterable, window_seconds: int, until_ms: int | None
+) -> tuple[list[Alert], list]:
+    """:func:`evaluate_group`, and the metric points the rule derives (slo: the error budget remaining)."""
     window_ms = rule.window_ms(window_seconds)
-    if isinstance(rule, PrometheusRule):  # lists of PromPartial (see _SelectColumns)
+    if rows_for(rule):  # lists of partials (see _SelectColumns)
         rows = [row for part in parts for row in part]
-        return advance(rule, key, None, (), rows, _NO_HORIZON, window_ms, until_ms).alerts
+        step = advance(rule, key, None, (), rows, _NO_HORIZON, window_ms, until_ms)
+        return step.alerts, step.points
     columns = concat_columns(list(parts))
     if not vectorizable(rule):
-        return advance(rule, key, None, (), columns.rows(), _NO_HORIZON, window_ms, until_ms).alerts
+        return advance(rule, key, None, (), columns.rows(), _NO_HORIZON, window_ms, until_ms).alerts, []
     silence_until = _NO_HORIZON if until_ms is None else until_ms
     silence_until -= silence_until % window_ms  # as advance() does for threshold rules
     starts, values = combine_columns(columns, rule, window_ms)
     alerts, _ = evaluate_columns(rule, GroupContext(key[1], key[2], window_ms), starts, values, None, silence_until)
-    return alerts
+    return alerts, []
 
 
 class _EvaluateGroup(beam.DoFn):
@@ -102,9 +116,12 @@ class _EvaluateGroup(beam.DoFn):
     def process(self, element: tuple[GroupKey, Iterable[PartialColumns]], data_end_ms: int | None = None):
         key, parts = element
         until = self._until_ms if self._until_ms is not None else data_end_ms
-        for alert in evaluate_group(self._rules[key[0]], key, parts, self._window_seconds, until):
+        alerts, points = evaluate_group_with_points(self._rules[key[0]], key, parts, self._window_seconds, until)
+        for alert in alerts:
             count_alert(alert)
             yield alert
+        for point in points:
+            yield beam.pvalue.TaggedOutput(POINTS, point)
 
 
 def _newest_window_end(table: pa.Table) -> Iterable[int]:
@@ -113,10 +130,14 @@ def _newest_window_end(table: pa.Table) -> Iterable[int]:
 
 
 class EvaluateRules(beam.PTransform):
-    """Aggregate tables -> alerts, for every configured rule (batch)."""
+    """Aggregate (and distribution) tables -> alerts, for every configured rule (batch). With
+    ``with_points=True``: ``{"alerts", "points"}``, points being the :class:`~airis_mon.schema.Metric` the
+    rules derive (an slo rule's error budget remaining)."""
 
-    def __init__(self, rules: Sequence[RuleConfig], window_seconds: int, until_ms: int | None = None):
+    def __init__(self, rules: Sequence[RuleConfig], window_seconds: int, until_ms: int | None = None,
+                 with_points: bool = False):  # fmt: skip
         super().__init__()
+        self._with_points = with_points
         self._rules = tuple(rules)
         for rule in self._rules:
             rule.window_ms(window_seconds)  # a wrong window fails here, at construction
@@ -131,10 +152,15 @@ class EvaluateRules(beam.PTransform):
             | "GroupRuleSeries" >> beam.GroupByKey()
         )
         if self._until_ms is not None or not self._rules:
-            return grouped | "Evaluate" >> beam.ParDo(evaluate_fn)
-        data_end = (
-            aggregates
-            | "NewestWindowEnd" >> beam.FlatMap(_newest_window_end)
-            | "DataEnd" >> beam.CombineGlobally(lambda ends: max(ends, default=None))
-        )
-        return grouped | "Evaluate" >> beam.ParDo(evaluate_fn, data_end_ms=beam.pvalue.AsSingleton(data_end))
+            evaluate = beam.ParDo(evaluate_fn)
+        else:
+            data_end = (
+                aggregates
+                | "NewestWindowEnd" >> beam.FlatMap(_newest_window_end)
+                | "DataEnd" >> beam.CombineGlobally(lambda ends: max(ends, default=None))
+            )
+            evaluate = beam.ParDo(evaluate_fn, data_end_ms=beam.pvalue.AsSingleton(data_end))
+        outputs = grouped | "Evaluate" >> evaluate.with_outputs(POINTS, main="alerts")
+        if self._with_points:
+            return {"alerts": outputs["alerts"], POINTS: outputs[POINTS]}
+        return outputs["alerts"]

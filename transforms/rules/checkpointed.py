@@ -28,11 +28,12 @@ import apache_beam as beam
 
 from airis_mon import streams
 from airis_mon.schema import AlertState, DeadLetter
-from transforms.rules.batch import COMPONENT, SelectPartials, count_alert
+from transforms.rules.batch import COMPONENT, POINTS, SelectPartials, count_alert
 from transforms.rules.config import NoDataRule, RuleConfig
 from transforms.rules.engine import RuleState, alert_id
 from transforms.rules.incremental import advance
 from transforms.rules.prometheus_semantics import PromPartial
+from transforms.rules.scored import DistPartial
 from transforms.rules.select import GroupKey, PartialWindow
 
 __all__ = ["ENTRIES", "EvaluateRulesFromCheckpoint", "RuleEntry", "alert_states_of"]
@@ -58,9 +59,15 @@ class RuleEntry:
     def from_json(cls, data: dict) -> RuleEntry:
         state = dict(data["state"])
         state["peak"] = math.nan if state["peak"] is None else state["peak"]
-        waiting = tuple(PromPartial(*p) if len(p) == len(PromPartial._fields) else PartialWindow(*p)
-                        for p in data["waiting"])  # fmt: skip
+        shapes = {len(t._fields): t for t in (PromPartial, PartialWindow, DistPartial)}
+        waiting = tuple(_partial(shapes[len(p)], p) for p in data["waiting"])
         return cls(tuple(data["key"]), RuleState(**state), waiting)
+
+
+def _partial(shape: type, values: list):
+    if shape is DistPartial:  # bins and counts come back from JSON as lists
+        return DistPartial(*values[:4], tuple(values[4]), tuple(values[5]), values[6])
+    return shape(*values)
 
 
 class _AdvanceGroup(beam.DoFn):
@@ -102,8 +109,11 @@ class _AdvanceGroup(beam.DoFn):
         for alert in step.alerts:
             count_alert(alert)
             yield alert
-        # A prometheus rule's recent windows (lookback, ranges) are state too.
-        if step.waiting or step.state.phase != "inactive" or isinstance(rule, NoDataRule) or step.state.recent:
+        for point in step.points:
+            yield beam.pvalue.TaggedOutput(POINTS, point)
+        # A prometheus rule's recent windows (lookback, ranges) and an ML monitor's history are state too.
+        state = step.state
+        if step.waiting or state.phase != "inactive" or isinstance(rule, NoDataRule) or state.recent or state.history:
             yield beam.pvalue.TaggedOutput(ENTRIES, RuleEntry(key, step.state, tuple(step.waiting)))
 
 
@@ -112,7 +122,8 @@ def _keyed_entries(entries) -> list:
 
 
 class EvaluateRulesFromCheckpoint(beam.PTransform):
-    """Aggregate tables + the previous cycle's entries -> ``{"alerts", "entries", "dead_letters"}``.
+    """Aggregate tables + the previous cycle's entries -> ``{"alerts", "entries", "dead_letters", "points"}``
+    (points: :class:`~airis_mon.schema.Metric` the rules derive, e.g. an slo rule's error budget).
 
     ``entries``: the previous cycle's :class:`RuleEntry` list; ``horizon_ms``: rule windows ending at or
     before it (epoch ms) are evaluated; ``until_ms``: the silence horizon of no-data rules and stale series
@@ -143,9 +154,9 @@ class EvaluateRulesFromCheckpoint(beam.PTransform):
             | "Advance"
             >> beam.ParDo(
                 _AdvanceGroup(self._rules, self._window_seconds, self._horizon_ms, self._until_ms)
-            ).with_outputs(ENTRIES, streams.DEAD_LETTERS, main="alerts")
+            ).with_outputs(ENTRIES, streams.DEAD_LETTERS, POINTS, main="alerts")
         )
-        return {name: outputs[name] for name in ("alerts", ENTRIES, streams.DEAD_LETTERS)}
+        return {name: outputs[name] for name in ("alerts", ENTRIES, streams.DEAD_LETTERS, POINTS)}
 
 
 def alert_states_of(entry: RuleEntry, evaluated_at_ms: int) -> list[AlertState]:

@@ -37,7 +37,9 @@ Silences and routes are in :mod:`airis_mon.routing`.
 
 Templates use Python ``str.format`` with: ``rule, metric, aggregation, value,
 peak, threshold, recovery_threshold, comparator, severity, duration_s, source,
-group, notification`` (trigger, repeat or resolve) and ``labels`` (dict: group
+group, notification`` (trigger, repeat or resolve), ``detail`` (ML monitors: what the score
+means, e.g. "model_version 7 inference_latency p95 412 is 35% higher (worse) than model_version 6 (305,
+in the same window)") and ``labels`` (dict: group
 tags and rule labels; a missing label renders empty). They are test-rendered at load
 time, so a typo is a config error, not a crash at 3 a.m.
 """
@@ -54,11 +56,25 @@ from airis_mon.models import ComponentConfig
 from airis_mon.routing import TagMatcher
 from airis_mon.schema import ALERT_SEVERITIES
 
-__all__ = ["AGGREGATIONS", "NoDataRule", "PrometheusRule", "RuleConfig", "ThresholdRule"]
+__all__ = [
+    "AGGREGATIONS",
+    "AnomalyRule",
+    "ConditionRule",
+    "DriftRule",
+    "NoDataRule",
+    "PrometheusRule",
+    "RuleConfig",
+    "ScoredRule",
+    "SloRule",
+    "ThresholdRule",
+    "VersionComparisonRule",
+]
 
 AGGREGATIONS = ("count", "sum", "min", "max", "mean", "rate", "p50", "p95", "p99")
 DEFAULT_SUMMARY = "{rule}: {metric} {aggregation} {value:.6g} {comparator} {threshold:g} ({group})"
 DEFAULT_NO_DATA_SUMMARY = "{rule}: no {metric} data for {absent_for_s} s ({group})"
+DEFAULT_SCORED_SUMMARY = "{rule}: {detail} ({group})"
+DEFAULT_SCORED_RESOLVE_SUMMARY = "{rule} resolved after {duration_s:g} s: {detail} ({group})"
 DEFAULT_RESOLVE_SUMMARY = "{rule} resolved after {duration_s:g} s: {metric} {aggregation} back to {value:.6g} ({group})"
 
 
@@ -67,7 +83,7 @@ def _check_template(template: str) -> str:
     values = {
         "rule": "r", "metric": "m", "aggregation": "mean", "value": 1.0, "peak": 1.0, "threshold": 1.0,
         "recovery_threshold": 1.0, "comparator": ">", "severity": "high", "duration_s": 60.0, "source": "s",
-        "group": "{}", "labels": defaultdict(str), "absent_for_s": 60, "notification": "trigger",
+        "group": "{}", "labels": defaultdict(str), "absent_for_s": 60, "notification": "trigger", "detail": "d",
     }  # fmt: skip
     try:
         template.format_map(values)
@@ -109,12 +125,13 @@ class _RuleBase(ComponentConfig):
         return window_s * 1000
 
 
-class ThresholdRule(_RuleBase):
-    """Fires when a window statistic crosses a threshold (see the module docstring)."""
+class ConditionRule(_RuleBase):
+    """The condition shared by every rule that compares a per-window value with a threshold: threshold
+    rules (the value is a window statistic) and the scored ML monitors (drift, anomaly, slo,
+    version_comparison: the value is a score). ``for``, hysteresis, ``keep_firing_for`` and
+    ``repeat_interval`` mean the same for all of them (:mod:`transforms.rules.engine`)."""
 
-    type: Literal["threshold"] = "threshold"
-    aggregation: Literal[AGGREGATIONS]
-    comparator: Literal[">", ">=", "<", "<="]
+    comparator: Literal[">", ">=", "<", "<="] = ">"
     threshold: float
     recovery_threshold: float | None = Field(default=None, description="hysteresis: resolve only past this value")
     for_: int | str = Field(default=1, alias="for", description="consecutive windows (int) or a duration (5m)")
@@ -151,6 +168,19 @@ class ThresholdRule(_RuleBase):
         if isinstance(self.for_, int):
             return max(1, self.for_)
         return max(1, -(-parse_duration_s(self.for_) * 1000 // window_ms))
+
+    @property
+    def statistic(self) -> str:
+        """What the compared value is, for templates (``{aggregation}``): a statistic or a score name."""
+        return getattr(self, "aggregation", "value")
+
+
+class ThresholdRule(ConditionRule):
+    """Fires when a window statistic crosses a threshold (see the module docstring)."""
+
+    type: Literal["threshold"] = "threshold"
+    comparator: Literal[">", ">=", "<", "<="]
+    aggregation: Literal[AGGREGATIONS]
 
 
 class NoDataRule(_RuleBase):
@@ -201,4 +231,9 @@ class PrometheusRule(_RuleBase):
         return data
 
 
-RuleConfig = ThresholdRule | NoDataRule | PrometheusRule
+from transforms.rules.ml_config import AnomalyRule, DriftRule, SloRule, VersionComparisonRule  # noqa: E402
+
+RuleConfig = ThresholdRule | NoDataRule | PrometheusRule | DriftRule | AnomalyRule | SloRule | VersionComparisonRule
+ScoredRule = DriftRule | AnomalyRule | SloRule | VersionComparisonRule
+"""The ML monitors: rules whose compared value is a score computed from the group's history
+(:mod:`transforms.rules.scored`)."""

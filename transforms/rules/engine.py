@@ -48,14 +48,17 @@ from airis_mon.schema import Alert, model_id_of
 from transforms.rules.config import (
     DEFAULT_NO_DATA_SUMMARY,
     DEFAULT_RESOLVE_SUMMARY,
+    DEFAULT_SCORED_RESOLVE_SUMMARY,
+    DEFAULT_SCORED_SUMMARY,
     DEFAULT_SUMMARY,
+    ConditionRule,
     NoDataRule,
     PrometheusRule,
     RuleConfig,
-    ThresholdRule,
+    ScoredRule,
 )
 
-__all__ = ["GroupContext", "RuleState", "WindowValue", "alert_id", "evaluate"]
+__all__ = ["GroupContext", "RuleState", "WindowValue", "alert_id", "evaluate", "evaluate_with_points"]
 
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _RECOVERED = {">": operator.lt, ">=": operator.lt, "<": operator.gt, "<=": operator.gt}
@@ -92,6 +95,8 @@ class RuleState:
     # Prometheus semantics only (transforms.rules.prometheus_semantics); JSON-safe, bounded:
     keep_firing_since_ms: int = 0  # first evaluation the condition was false while firing (0: none)
     recent: tuple = ()  # recent base windows: ([start_ms, {source|le: [count, sum, min, max, mean_sum, n]}], ...)
+    # ML monitors only (transforms.rules.scored): the past their scores need; a JSON-safe, bounded dict
+    history: dict | None = None
 
 
 def alert_id(rule: str, source: str, group: str, starts_at_ms: int) -> str:
@@ -120,14 +125,18 @@ class _Emitter:
         self.labels = _labels(rule, group)
         self.labels_json = json.dumps(self.labels, sort_keys=True, separators=(",", ":"))
         self.alerts: list[Alert] = []
+        self.details: dict[int, str] = {}  # scored rules: window start ms -> what the score means
 
-    def emit(self, notification: str, at_ms: int, state: RuleState, value: float, resolved_at_ms: int = 0) -> None:
+    def emit(self, notification: str, at_ms: int, state: RuleState, value: float, resolved_at_ms: int = 0,
+             window_start_ms: int | None = None) -> None:  # fmt: skip
         rule, labels = self.rule, self.labels
-        is_threshold = isinstance(rule, ThresholdRule)
+        is_threshold = isinstance(rule, ConditionRule)
+        scored = isinstance(rule, ScoredRule)
+        detail_of = at_ms - self.group.window_ms if window_start_ms is None else window_start_ms
         values = {
             "rule": rule.name,
             "metric": rule.metric,
-            "aggregation": rule.aggregation if is_threshold else "count",
+            "aggregation": rule.statistic if is_threshold else "count",
             "value": value,
             "peak": state.peak,
             "threshold": rule.threshold if is_threshold else float(rule.absent_for),
@@ -140,11 +149,13 @@ class _Emitter:
             "labels": defaultdict(str, labels),
             "absent_for_s": 0 if is_threshold else rule.absent_for,
             "notification": notification,
+            "detail": self.details.get(detail_of, ""),
         }
         if notification == "resolve":
-            default, template = DEFAULT_RESOLVE_SUMMARY, rule.resolve_summary
+            default = DEFAULT_SCORED_RESOLVE_SUMMARY if scored else DEFAULT_RESOLVE_SUMMARY
+            template = rule.resolve_summary
         else:
-            default = DEFAULT_SUMMARY if is_threshold else DEFAULT_NO_DATA_SUMMARY
+            default = DEFAULT_SCORED_SUMMARY if scored else DEFAULT_SUMMARY if is_threshold else DEFAULT_NO_DATA_SUMMARY
             template = rule.summary
         summary = _render(template or default, default, values)
         self.alerts.append(
@@ -176,13 +187,13 @@ class _Emitter:
         )
 
 
-def _worse(rule: ThresholdRule, a: float, b: float) -> float:
+def _worse(rule: ConditionRule, a: float, b: float) -> float:
     if math.isnan(a):
         return b
     return max(a, b) if rule.comparator in (">", ">=") else min(a, b)
 
 
-def _unknown_span(rule: ThresholdRule, state: RuleState, start_ms: int, end_ms: int, out: _Emitter) -> RuleState:
+def _unknown_span(rule: ConditionRule, state: RuleState, start_ms: int, end_ms: int, out: _Emitter) -> RuleState:
     """A gap or a NaN window from ``start_ms`` to ``end_ms``: nothing is known to breach."""
     if state.phase == "pending":
         return replace(state, phase="inactive", run_windows=0)
@@ -191,16 +202,16 @@ def _unknown_span(rule: ThresholdRule, state: RuleState, start_ms: int, end_ms: 
     return state
 
 
-def _maybe_resolve(rule: ThresholdRule, state: RuleState, start_ms: int, end_ms: int, value: float, out: _Emitter):
+def _maybe_resolve(rule: ConditionRule, state: RuleState, start_ms: int, end_ms: int, value: float, out: _Emitter):
     keep_until = state.last_active_end_ms + rule.keep_firing_for * 1000
     if end_ms <= keep_until:
         return state  # still inside keep_firing_for
     resolved_at = max(start_ms, keep_until)
-    out.emit("resolve", resolved_at, state, value, resolved_at_ms=resolved_at)
+    out.emit("resolve", resolved_at, state, value, resolved_at_ms=resolved_at, window_start_ms=start_ms)
     return replace(state, phase="inactive", run_windows=0, peak=math.nan)
 
 
-def _step_threshold(rule: ThresholdRule, for_windows: int, state: RuleState, w: WindowValue, out: _Emitter):
+def _step_threshold(rule: ConditionRule, for_windows: int, state: RuleState, w: WindowValue, out: _Emitter):
     value = w.value
     inactive = state.phase == "inactive" and value is not None and not math.isnan(value)
     if inactive and not _COMPARE[rule.comparator](value, rule.threshold):
@@ -263,7 +274,7 @@ def _step_no_data(rule: NoDataRule, state: RuleState, w: WindowValue, out: _Emit
 def evaluate(
     rule: RuleConfig,
     group: GroupContext,
-    windows: Iterable[WindowValue],
+    windows: Iterable,
     state: RuleState | None = None,
     until_ms: int | None = None,
 ) -> tuple[list[Alert], RuleState]:
@@ -276,15 +287,37 @@ def evaluate(
     group's last window as a gap (pending ends, firing resolves past
     ``keep_firing_for``).
     """
+    alerts, state, _ = evaluate_with_points(rule, group, windows, state, until_ms)
+    return alerts, state
+
+
+def evaluate_with_points(
+    rule: RuleConfig,
+    group: GroupContext,
+    windows: Iterable,
+    state: RuleState | None = None,
+    until_ms: int | None = None,
+) -> tuple[list[Alert], RuleState, list]:
+    """:func:`evaluate`, and the metric points the rule derives to be stored (slo rules: the error budget
+    remaining per window, :class:`~airis_mon.schema.Metric`)."""
     state = state or RuleState()
     if isinstance(rule, PrometheusRule):
         from transforms.rules.prometheus_semantics import evaluate_prometheus
 
-        return evaluate_prometheus(rule, group, windows, state, until_ms)
+        alerts, state = evaluate_prometheus(rule, group, windows, state, until_ms)
+        return alerts, state, []
     out = _Emitter(rule, group)
     done = state.evaluated_until_ms
-    ordered = sorted(w for w in windows if done is None or w.window_end_ms > done)
-    if isinstance(rule, ThresholdRule):
+    ordered = sorted((w for w in windows if done is None or w.window_end_ms > done), key=lambda w: w.window_start_ms)
+    points: list = []
+    if isinstance(rule, ScoredRule):
+        from transforms.rules.scored import score_windows
+
+        scored = score_windows(rule, group.group, ordered, state.history)
+        state = replace(state, history=scored.history)
+        out.details = scored.details
+        ordered, points = scored.windows, scored.points
+    if isinstance(rule, ConditionRule):
         for_windows = rule.for_windows(group.window_ms)
         for window in ordered:
             state = _step_threshold(rule, for_windows, state, window, out)
@@ -295,10 +328,10 @@ def evaluate(
             state = _step_no_data(rule, state, window, out)
         if until_ms is not None:
             state = _no_data_silence(rule, state, until_ms, out)
-    return out.alerts, state
+    return out.alerts, state, points
 
 
-def _stale_until(rule: ThresholdRule, state: RuleState, until_ms: int, out: _Emitter) -> RuleState:
+def _stale_until(rule: ConditionRule, state: RuleState, until_ms: int, out: _Emitter) -> RuleState:
     """The group has no data from its last window up to the horizon ``until_ms``: that span is unknown.
 
     A pending run ends; a firing alert resolves once ``keep_firing_for`` has passed without a breach

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from airis_mon.schema import Alert
-from transforms.rules.config import PrometheusRule, RuleConfig, ThresholdRule
-from transforms.rules.engine import GroupContext, RuleState, evaluate
+from transforms.rules.config import ConditionRule, PrometheusRule, RuleConfig
+from transforms.rules.engine import GroupContext, RuleState, evaluate_with_points
 from transforms.rules.promql import compile_expr
 from transforms.rules.select import GroupKey, PartialWindow, combine_windows
 
@@ -30,12 +30,14 @@ __all__ = ["Step", "advance", "rule_window_end", "stale_check_due"]
 
 
 class Step(NamedTuple):
-    """What one :func:`advance` gives: alerts, the new state, parts still waiting, parts that came too late."""
+    """What one :func:`advance` gives: alerts, the new state, parts still waiting, parts that came too late,
+    and the metric points the rule derived (slo rules: the error budget remaining)."""
 
     alerts: list[Alert]
     state: RuleState
     waiting: list[PartialWindow]
     late: list[PartialWindow]
+    points: tuple | list = ()
 
 
 def rule_window_end(part: PartialWindow, window_ms: int) -> int:
@@ -76,12 +78,14 @@ def advance(
             still_waiting.append(part)
     windows = combine_windows(due, rule, window_ms)
     silence_until = horizon_ms if until_ms is None else until_ms
-    if isinstance(rule, ThresholdRule):
+    if isinstance(rule, ConditionRule):
         # Known silence ends at the last rule-window boundary: a window that starts before it and ends after
         # the horizon may still arrive on time.
         silence_until -= silence_until % window_ms
-    alerts, state = evaluate(rule, GroupContext(key[1], key[2], window_ms), windows, state, silence_until)
-    return Step(alerts, state, still_waiting, late)
+    alerts, state, points = evaluate_with_points(
+        rule, GroupContext(key[1], key[2], window_ms), windows, state, silence_until
+    )
+    return Step(alerts, state, still_waiting, late, points)
 
 
 def stale_check_due(rule: RuleConfig, state: RuleState, window_ms: int) -> int | None:
@@ -96,7 +100,7 @@ def stale_check_due(rule: RuleConfig, state: RuleState, window_ms: int) -> int |
         if state.evaluated_until_ms is None or not busy or stable:
             return None
         return state.evaluated_until_ms + window_ms
-    if not isinstance(rule, ThresholdRule) or state.phase != "firing" or state.evaluated_until_ms is None:
+    if not isinstance(rule, ConditionRule) or state.phase != "firing" or state.evaluated_until_ms is None:
         return None
     keep_until = max(state.last_active_end_ms + rule.keep_firing_for * 1000, state.evaluated_until_ms)
     return (keep_until // window_ms + 1) * window_ms

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from airis_mon.routing import matches
 from airis_mon.schema import tags_from_json
-from transforms.rules.config import PrometheusRule, RuleConfig, ThresholdRule
+from transforms.rules.config import ConditionRule, PrometheusRule, RuleConfig, ScoredRule
 from transforms.rules.engine import WindowValue
 from transforms.rules.promql import compile_expr
 
@@ -75,7 +75,15 @@ def rows_of(table: pa.Table, rule: RuleConfig) -> pa.Table:
 
 def select_partials(table: pa.Table, rules: Sequence[RuleConfig]) -> Iterator[tuple[GroupKey, list[PartialWindow]]]:
     """Aggregate rows -> ``(group key, partial windows)``, one item per group in ``table``."""
+    from transforms.rules.scored import is_distribution_table, select_scored
+
+    distributions = is_distribution_table(table)
     for rule in rules:
+        if isinstance(rule, ScoredRule):
+            yield from select_scored(table, rule)
+            continue
+        if distributions:  # distribution rows feed drift rules only
+            continue
         if isinstance(rule, PrometheusRule):
             yield from _select_prometheus(table, rule)
             continue
@@ -115,15 +123,20 @@ def _select_prometheus(table: pa.Table, rule: PrometheusRule) -> Iterator[tuple[
 
 def combine_windows(parts: Iterable[PartialWindow], rule: RuleConfig, window_ms: int) -> list[WindowValue]:
     """Fold partial rows into the rule's windows (ordered), valued by its aggregation (prometheus rules:
-    :class:`~transforms.rules.prometheus_semantics.PromWindow` base windows)."""
+    :class:`~transforms.rules.prometheus_semantics.PromWindow` base windows; ML monitors:
+    :class:`~transforms.rules.scored.ScoreWindow`)."""
     if isinstance(rule, PrometheusRule):
         from transforms.rules.prometheus_semantics import combine_prom_windows
 
         return combine_prom_windows(parts, window_ms)
+    if isinstance(rule, ScoredRule):
+        from transforms.rules.scored import combine_scored
+
+        return combine_scored(parts, rule, window_ms)
     buckets: dict[int, list[PartialWindow]] = {}
     for part in parts:
         buckets.setdefault(part.window_start_ms - part.window_start_ms % window_ms, []).append(part)
-    aggregation = rule.aggregation if isinstance(rule, ThresholdRule) else "count"
+    aggregation = rule.aggregation if isinstance(rule, ConditionRule) else "count"
     windows = []
     for start in sorted(buckets):
         rows = buckets[start]

@@ -35,7 +35,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from airis_mon import streams
 from airis_mon.schema import DeadLetter
-from transforms.rules.batch import SelectPartials, count_alert
+from transforms.rules.batch import POINTS, SelectPartials, count_alert
 from transforms.rules.config import NoDataRule, RuleConfig
 from transforms.rules.engine import RuleState
 from transforms.rules.incremental import advance, rule_window_end, stale_check_due
@@ -126,6 +126,8 @@ class _EvaluateWithState(beam.DoFn):
         for alert in step.alerts:
             count_alert(alert)
             yield alert
+        for point in step.points:
+            yield beam.pvalue.TaggedOutput(POINTS, point)
 
 
 def _one_per_window(keyed_parts: tuple[GroupKey, list[PartialWindow]]):
@@ -135,7 +137,8 @@ def _one_per_window(keyed_parts: tuple[GroupKey, list[PartialWindow]]):
 
 
 class EvaluateRulesStreaming(beam.PTransform):
-    """Aggregate tables -> ``{"alerts": ..., "dead_letters": ...}`` (streaming)."""
+    """Aggregate tables -> ``{"alerts": ..., "dead_letters": ..., "points": ...}`` (streaming; points: the
+    :class:`~airis_mon.schema.Metric` rules derive, e.g. an slo rule's error budget)."""
 
     def __init__(self, rules: Sequence[RuleConfig], window_seconds: int):
         super().__init__()
@@ -152,7 +155,8 @@ class EvaluateRulesStreaming(beam.PTransform):
             | "GlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
             | "EvaluateWithState"
             >> beam.ParDo(_EvaluateWithState(self._rules, self._window_seconds)).with_outputs(
-                streams.DEAD_LETTERS, main="alerts"
+                streams.DEAD_LETTERS, POINTS, main="alerts"
             )
         )
-        return {"alerts": outputs["alerts"], streams.DEAD_LETTERS: outputs[streams.DEAD_LETTERS]}
+        return {"alerts": outputs["alerts"], streams.DEAD_LETTERS: outputs[streams.DEAD_LETTERS],
+                POINTS: outputs[POINTS]}  # fmt: skip
