@@ -70,6 +70,14 @@ class AggregationConfig(StrictModel):
         description="streaming: points this late (event time behind the watermark) still count, s; polled "
         "APIs deliver late (CloudWatch 10-20 min), so keep it above the slowest source's lag",
     )
+    distributions: list[str] = Field(
+        default_factory=list,
+        description="metrics that keep a distribution (DDSketch) per series and window besides the ones drift "
+        "rules read (those always do)",
+    )
+    relative_accuracy: float = Field(
+        default=0.01, gt=0, lt=1, description="the distributions' relative accuracy: quantiles within this ratio"
+    )
 
     model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 

@@ -27,6 +27,7 @@ from airis_mon.severities import ALERT_SEVERITIES, SEVERITIES
 __all__ = [
     "AGGREGATE_SCHEMA",
     "ALERT_SEVERITIES",
+    "DISTRIBUTION_SCHEMA",
     "METRIC_SCHEMA",
     "MODEL_TAG_KEYS",
     "RAW_POINT_SCHEMA",
@@ -248,6 +249,23 @@ AGGREGATE_SCHEMA = pa.schema(
         ("p99", pa.float64()),
     ]
 )
+
+
+DISTRIBUTION_SCHEMA = pa.schema(
+    [
+        ("window_start_ms", pa.int64()),
+        ("window_end_ms", pa.int64()),
+        ("source", pa.string()),
+        ("name", pa.string()),
+        ("unit", pa.string()),
+        ("tags", pa.string()),
+        ("count", pa.int64()),
+        ("mapping", pa.string()),  # "ddsketch:<relative accuracy>" or "buckets" (Prometheus histogram)
+        ("bins", pa.list_(pa.float64())),  # non-empty bins' values (ddsketch) or upper bounds (buckets), ascending
+        ("counts", pa.list_(pa.int64())),  # points per bin
+    ]
+)
+"""One mergeable distribution per (series, window) of the metrics drift rules read (:mod:`transforms.distributions`)."""
 
 
 def metrics_to_table(metrics: list[Metric]) -> pa.Table:

@@ -4,7 +4,8 @@
         [--start 2026-11-28T00:00:00Z --end 2026-11-29T00:00:00Z] [--output ./airis-mon-backtest]
 
 Reads the window aggregates that ``pipelines.main`` stored under
-``HISTORY/aggregates/date=*/`` (only the date partitions the range touches),
+``HISTORY/aggregates/date=*/`` (only the date partitions the range touches;
+drift rules also read ``HISTORY/distributions/date=*/``),
 runs every rule through the same engine as live runs (the batch runner:
 GroupByKey + ordered evaluation), applies the silences, writes the alerts to
 ``OUTPUT/backtest-alerts.jsonl`` and prints a table per rule: episodes, first
@@ -37,6 +38,7 @@ from pipelines.options import beam_options
 from sinks.notification_log import NotificationLogConfig, WriteToNotificationLog
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.notify import ApplySilences
+from transforms.rules.scored import distribution_metrics
 
 __all__ = ["ReadAggregates", "aggregate_files", "episode_table", "history_end_ms", "run", "stored_window_seconds"]
 
@@ -62,10 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     return parser.parse_known_args(argv)
 
 
-def aggregate_files(history: Path, start_ms: int | None, end_ms: int | None) -> list[str]:
-    """The stored aggregate files whose date partition overlaps [start, end)."""
+def aggregate_files(history: Path, start_ms: int | None, end_ms: int | None, kind: str = "aggregates") -> list[str]:
+    """The stored aggregate files (or files of another table ``kind``: ``distributions``) whose date partition
+    overlaps [start, end)."""
     files = []
-    for folder in sorted((history / "aggregates").glob("date=*")):
+    for folder in sorted((history / kind).glob("date=*")):
         day = folder.name.removeprefix("date=")
         try:
             day_ms = to_epoch_ms(f"{day}T00:00:00Z")
@@ -188,6 +191,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         report_failure(f"rules do not fit the stored {window_s} s windows: {error}")
         return 2
+    if distribution_metrics(config.rules):  # drift rules read the stored distributions too
+        files += aggregate_files(Path(args.history), start_ms, end_ms, "distributions")
     output = Path(args.output).resolve()
     alerts_path = output / "backtest-alerts.jsonl"
     with beam.Pipeline(options=beam_options(beam_args)) as pipeline:

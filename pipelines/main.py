@@ -69,15 +69,24 @@ from sinks.notification_log import NotificationLogConfig
 from sinks.parquet import ParquetSinkConfig
 from sources.gateway.config import GatewayConfig
 from sources.gateway.spool import closed_segments, open_segment_lines
-from transforms.aggregate import AGGREGATE_PARTS, POINT_PARTS, Aggregate
+from transforms.aggregate import (
+    AGGREGATE_PARTS,
+    DISTRIBUTION_PARTS,
+    DISTRIBUTIONS,
+    POINT_PARTS,
+    Aggregate,
+    Distributions,
+)
 from transforms.enrich import EnrichAlerts, EnrichEvents, EnrichPoints
 from transforms.enrich.context import CONTEXT_EVENT_TYPES
 from transforms.health import BuildHealthReport, HealthAsMetrics
 from transforms.normalize import Normalize
 from transforms.notify_policy.transform import NotifyByPolicy
+from transforms.rules.batch import POINTS as RULE_POINTS
 from transforms.rules.batch import EvaluateRules
 from transforms.rules.checkpointed import ENTRIES, EvaluateRulesFromCheckpoint, alert_states_of
 from transforms.rules.notify import ApplySilences, RouteAlerts
+from transforms.rules.scored import distribution_metrics
 from transforms.rules.streaming import EvaluateRulesStreaming
 
 __all__ = ["build_pipeline", "notification_sinks", "parse_args", "run", "run_key_for"]
@@ -99,6 +108,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
     add_logging_arguments(parser, "WARNING")
     return parser.parse_known_args(argv)
+
+
+def distributions_of(config: Config) -> Distributions | None:
+    """Which metrics keep per-window distributions: the ones drift rules read and ``aggregation.distributions``
+    (None: none)."""
+    metrics = distribution_metrics(config.rules) | frozenset(config.aggregation.distributions)
+    return Distributions(metrics, config.aggregation.relative_accuracy) if metrics else None
 
 
 def run_key_for(config: Config) -> str:
@@ -276,30 +292,34 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     live_dead_letters = []
     if cycle:
         points, live_dead_letters = _split_at_horizon(pipeline, points, cycle)
+    distributions = distributions_of(config)
     aggregated = points | "Aggregate" >> Aggregate(
         window_s,
         num_shards,
         keep_points=True,
         streaming=streaming,
         allowed_lateness_s=config.aggregation.allowed_lateness_s,
+        distributions=distributions,
     )
     aggregates = aggregated["aggregates"]
+    rule_input = aggregates
+    if distributions is not None:  # drift rules read the distribution tables beside the aggregates
+        rule_input = (aggregates, aggregated[DISTRIBUTIONS]) | "RuleInput" >> beam.Flatten()
     rule_dead_letters = []
     alert_states = None
     if cycle:
-        evaluated = aggregates | "EvaluateRules" >> EvaluateRulesFromCheckpoint(
+        evaluated = rule_input | "EvaluateRules" >> EvaluateRulesFromCheckpoint(
             config.rules, window_s, cycle.rule_entries, cycle.closed_until_ms, cycle.until_ms
         )
-        raw_alerts = evaluated["alerts"]
         rule_dead_letters.append(evaluated[streams.DEAD_LETTERS])
         _ = evaluated[ENTRIES] | "StageRules" >> WriteStagingFile(cycle.staged(RULES_FILE), encode_entries)
         alert_states = evaluated[ENTRIES] | "AlertStates" >> beam.FlatMap(alert_states_of, cycle.closed_until_ms)
     elif streaming:
-        evaluated = aggregates | "EvaluateRules" >> EvaluateRulesStreaming(config.rules, window_s)
-        raw_alerts = evaluated["alerts"]
+        evaluated = rule_input | "EvaluateRules" >> EvaluateRulesStreaming(config.rules, window_s)
         rule_dead_letters.append(evaluated[streams.DEAD_LETTERS])
     else:
-        raw_alerts = aggregates | "EvaluateRules" >> EvaluateRules(config.rules, window_s)
+        evaluated = rule_input | "EvaluateRules" >> EvaluateRules(config.rules, window_s, with_points=True)
+    raw_alerts = evaluated["alerts"]
     context_events = events
     if cycle:
         carried_context = pipeline | "CarriedContext" >> beam.Create(cycle.context_events)
@@ -351,6 +371,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     storage_inputs = {
         "metrics": aggregated[POINT_PARTS],  # the aggregation's shuffle also groups the stored points
         "aggregates": aggregated[AGGREGATE_PARTS],
+        "rule_metrics": evaluated[RULE_POINTS],  # points rules derive: an slo rule's error budget remaining
         "events": events,
         "alerts": alerts,
         "dead_letters": dead_letters,
@@ -359,6 +380,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, output: str = DEFAUL
     }
     if alert_states is not None:
         storage_inputs["alert_states"] = alert_states
+    if distributions is not None:
+        storage_inputs["distributions"] = aggregated[DISTRIBUTION_PARTS]
     run_key = cycle.run_key if cycle else run_key_for(config)
     written = [
         storage_inputs | f"Write[{sink.name}]" >> _write_storage(sink, run_key, window_s if streaming else None)

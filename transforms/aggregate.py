@@ -23,11 +23,19 @@ no second shuffle of every point (see :class:`sinks.parquet.WriteToStorage`).
 
 >>> out = normalized_batches | Aggregate(60, keep_points=True)  # doctest: +SKIP
 >>> out["aggregates"], out["aggregate_parts"], out["point_parts"]  # doctest: +SKIP
+
+With ``distributions=Distributions({"model_score"})`` each shard also keeps a
+mergeable distribution (DDSketch, :mod:`transforms.distributions`) per
+(series, window) of those metrics, from the same sorted values:
+:data:`~airis_mon.schema.DISTRIBUTION_SCHEMA` tables on the ``distributions``
+output (and ``(part, table)`` pairs on ``distribution_parts`` with
+``keep_points``), for drift rules and storage.
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -38,9 +46,19 @@ from apache_beam.transforms import trigger, window
 from airis_mon.arrowutil import dictionary_encode, repeat_strings
 from airis_mon.beamutil import windowed_name
 from airis_mon.progress import Tally
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA
+from airis_mon.schema import AGGREGATE_SCHEMA, DISTRIBUTION_SCHEMA, METRIC_SCHEMA
 
-__all__ = ["AGGREGATE_PARTS", "POINT_PARTS", "QUANTILES", "Aggregate", "aggregate_table"]
+__all__ = [
+    "AGGREGATE_PARTS",
+    "DISTRIBUTIONS",
+    "DISTRIBUTION_PARTS",
+    "POINT_PARTS",
+    "QUANTILES",
+    "Aggregate",
+    "Distributions",
+    "aggregate_table",
+    "aggregate_with_distributions",
+]
 
 COMPONENT = "aggregate"
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -48,6 +66,16 @@ _SEPARATOR = "\x1f"
 _SERIES_COLUMNS = ("source", "name", "unit", "tags")
 AGGREGATE_PARTS = "aggregate_parts"
 POINT_PARTS = "point_parts"
+DISTRIBUTIONS = "distributions"
+DISTRIBUTION_PARTS = "distribution_parts"
+
+
+class Distributions(NamedTuple):
+    """Which metrics keep a distribution per (series, window), and the sketch's relative accuracy (0.01:
+    every quantile within 1 % of the exact value)."""
+
+    metrics: frozenset[str]
+    relative_accuracy: float = 0.01
 
 
 def _series_keys(table: pa.Table) -> pa.Array:
@@ -62,20 +90,35 @@ def aggregate_table(table: pa.Table, window_ms: int) -> pa.Table:
     """
     if window_ms <= 0:
         raise ValueError(f"window_ms must be positive, got {window_ms}")
+    return aggregate_with_distributions(table, window_ms, None)[0]
+
+
+def aggregate_with_distributions(
+    table: pa.Table, window_ms: int, distributions: Distributions | None
+) -> tuple[pa.Table, pa.Table]:
+    """:func:`aggregate_table`, and the :data:`DISTRIBUTION_SCHEMA` rows of the metrics ``distributions``
+    names (empty when None)."""
+    if window_ms <= 0:
+        raise ValueError(f"window_ms must be positive, got {window_ms}")
     if table.num_rows == 0:
-        return AGGREGATE_SCHEMA.empty_table()
+        return AGGREGATE_SCHEMA.empty_table(), DISTRIBUTION_SCHEMA.empty_table()
     return _aggregate_series(
         dictionary_encode(_series_keys(table)),
         table.column("timestamp_ms").to_numpy(),
         table.column("value").to_numpy(),
         window_ms,
+        distributions,
     )
 
 
 def _aggregate_series(
-    series: pa.DictionaryArray, timestamps: np.ndarray, values: np.ndarray, window_ms: int
-) -> pa.Table:
-    """The statistics of every (series, window); ``series`` holds one
+    series: pa.DictionaryArray,
+    timestamps: np.ndarray,
+    values: np.ndarray,
+    window_ms: int,
+    distributions: Distributions | None = None,
+) -> tuple[pa.Table, pa.Table]:
+    """The statistics of every (series, window), and the distributions asked for; ``series`` holds one
     dictionary-encoded series key per point, ``timestamps`` epoch ms."""
     series_keys = np.array(series.dictionary.to_pylist(), dtype=object)
     # Dense series ids in sorted-key order so the output order is deterministic.
@@ -134,7 +177,33 @@ def _aggregate_series(
         columns[f.name] if isinstance(columns[f.name], pa.Array) else pa.array(columns[f.name], type=f.type)
         for f in AGGREGATE_SCHEMA
     ]
-    return pa.Table.from_arrays(arrays, schema=AGGREGATE_SCHEMA)
+    aggregates = pa.Table.from_arrays(arrays, schema=AGGREGATE_SCHEMA)
+    return aggregates, _distribution_rows(aggregates, sorted_values, counts, distributions)
+
+
+def _distribution_rows(
+    aggregates: pa.Table, sorted_values: np.ndarray, counts: np.ndarray, distributions: Distributions | None
+) -> pa.Table:
+    """The distribution rows of the (series, window) groups of ``aggregates`` whose metric is asked for;
+    ``sorted_values`` holds every group's values in group order, ascending within a group."""
+    if distributions is None or not distributions.metrics:
+        return DISTRIBUTION_SCHEMA.empty_table()
+    from transforms.distributions import sketch_columns
+
+    wanted = pc.is_in(aggregates.column("name"), pa.array(sorted(distributions.metrics), type=pa.string()))
+    wanted = wanted.to_numpy(zero_copy_only=False)
+    if not wanted.any():
+        return DISTRIBUTION_SCHEMA.empty_table()
+    kept_counts = counts[wanted]
+    values = sorted_values[np.repeat(wanted, counts)]
+    starts = np.concatenate(([0], np.cumsum(kept_counts)[:-1])).astype(np.int64)
+    bins, bin_counts = sketch_columns(starts, values, distributions.relative_accuracy)
+    rows = aggregates.filter(pa.array(wanted))
+    mapping = pa.array([f"ddsketch:{distributions.relative_accuracy:g}"] * rows.num_rows, type=pa.string())
+    columns = {name: rows.column(name) for name in ("window_start_ms", "window_end_ms", "source", "name", "unit",
+                                                    "tags", "count")}  # fmt: skip
+    columns.update(mapping=mapping, bins=bins, counts=bin_counts)
+    return pa.table({f.name: columns[f.name] for f in DISTRIBUTION_SCHEMA}).cast(DISTRIBUTION_SCHEMA)
 
 
 def _compact(narrow: pa.Table) -> pa.Table:
@@ -238,9 +307,10 @@ def points_of_shard(series: pa.DictionaryArray, timestamps: np.ndarray, values: 
 
 
 class _AggregateShard(beam.DoFn):
-    def __init__(self, window_ms: int, keep_points: bool):
+    def __init__(self, window_ms: int, keep_points: bool, distributions: Distributions | None = None):
         self._window_ms = window_ms
         self._keep_points = keep_points
+        self._distributions = distributions
         self._windows = Tally(COMPONENT, "series_windows", "windows")
 
     def process(self, shard_and_tables, beam_window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
@@ -253,12 +323,16 @@ class _AggregateShard(beam.DoFn):
         series = table.column("series").chunk(0)
         timestamps, values = table.column("timestamp_ms").to_numpy(), table.column("value").to_numpy()
         del table, tables
-        aggregates = _aggregate_series(series, timestamps, values, self._window_ms)
+        aggregates, distributions = _aggregate_series(series, timestamps, values, self._window_ms, self._distributions)
         self._windows.inc(aggregates.num_rows)
         yield aggregates
+        if distributions.num_rows:
+            yield beam.pvalue.TaggedOutput(DISTRIBUTIONS, distributions)
         if self._keep_points:
             yield beam.pvalue.TaggedOutput(AGGREGATE_PARTS, (part, aggregates))
             yield beam.pvalue.TaggedOutput(POINT_PARTS, (part, points_of_shard(series, timestamps, values)))
+            if distributions.num_rows:
+                yield beam.pvalue.TaggedOutput(DISTRIBUTION_PARTS, (part, distributions))
 
 
 class Aggregate(beam.PTransform):
@@ -266,8 +340,10 @@ class Aggregate(beam.PTransform):
     (one per shard); see the module docstring."""
 
     def __init__(self, window_seconds: int = 60, num_shards: int = 16, keep_points: bool = False,
-                 streaming: bool = False, allowed_lateness_s: int = 0):  # fmt: skip
+                 streaming: bool = False, allowed_lateness_s: int = 0,
+                 distributions: Distributions | None = None):  # fmt: skip
         super().__init__()
+        self._distributions = distributions if distributions and distributions.metrics else None
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be positive, got {window_seconds}")
         if num_shards <= 0:
@@ -304,10 +380,15 @@ class Aggregate(beam.PTransform):
             shards
             | "GroupShards" >> beam.GroupByKey()
             | "AggregateShards"
-            >> beam.ParDo(_AggregateShard(self._window_ms, self._keep_points)).with_outputs(
-                AGGREGATE_PARTS, POINT_PARTS, main="aggregates"
+            >> beam.ParDo(_AggregateShard(self._window_ms, self._keep_points, self._distributions)).with_outputs(
+                AGGREGATE_PARTS, POINT_PARTS, DISTRIBUTIONS, DISTRIBUTION_PARTS, main="aggregates"
             )
         )
-        if not self._keep_points:
+        if not self._keep_points and self._distributions is None:
             return aggregated["aggregates"]
-        return {name: aggregated[name] for name in ("aggregates", AGGREGATE_PARTS, POINT_PARTS)}
+        names = ["aggregates"]
+        if self._keep_points:
+            names += [AGGREGATE_PARTS, POINT_PARTS]
+        if self._distributions is not None:
+            names += [DISTRIBUTIONS] + ([DISTRIBUTION_PARTS] if self._keep_points else [])
+        return {name: aggregated[name] for name in names}

@@ -5,6 +5,8 @@ identity, so that the same input always maps to the same file names)::
 
     metrics/date=YYYY-MM-DD/part-RUN-PART.parquet     normalized points
     aggregates/date=YYYY-MM-DD/part-RUN-PART.parquet  window statistics
+    distributions/date=YYYY-MM-DD/part-RUN-PART.parquet  per-window DDSketch of the metrics drift rules read
+    rule_metrics/date=YYYY-MM-DD/part-RUN.parquet    points rules derive (slo_error_budget_remaining)
     events/date=YYYY-MM-DD/part-RUN.parquet
     alerts/date=YYYY-MM-DD/part-RUN.parquet
     alert_states/date=YYYY-MM-DD/part-RUN.parquet  pending and firing alerts per evaluation (live runner)
@@ -17,7 +19,7 @@ Each file is written to a temporary name in its folder and renamed into
 place, so readers never see a partial file. Running the same input twice
 gives byte-identical files, never duplicated rows:
 
-- ``metrics`` and ``aggregates`` arrive as ``(PART, table)`` pairs, already
+- ``metrics``, ``aggregates`` and ``distributions`` arrive as ``(PART, table)`` pairs, already
   grouped and sorted upstream (``Aggregate(keep_points=True)``: one pair per
   shard). Each pair is written as is, one file per date it covers, with no
   shuffle of its own: every point crossing a second GroupByKey cost more time
@@ -45,7 +47,16 @@ from apache_beam.transforms import trigger
 from airis_mon.arrowutil import conform, record_schema, records_to_table
 from airis_mon.beamutil import InArrivalWindows, windowed_name, windowed_part_name
 from airis_mon.files import write_atomically, write_text_atomically
-from airis_mon.schema import AGGREGATE_SCHEMA, METRIC_SCHEMA, Alert, AlertState, Event, HealthRecord
+from airis_mon.schema import (
+    AGGREGATE_SCHEMA,
+    DISTRIBUTION_SCHEMA,
+    METRIC_SCHEMA,
+    Alert,
+    AlertState,
+    Event,
+    HealthRecord,
+    Metric,
+)
 from sinks.parquet.config import ParquetSinkConfig
 
 __all__ = ["PARQUET_KINDS", "WriteToStorage"]
@@ -56,12 +67,20 @@ COMPONENT = "storage"
 PARQUET_KINDS: dict[str, tuple[pa.Schema, str]] = {
     "metrics": (METRIC_SCHEMA, "timestamp_ms"),
     "aggregates": (AGGREGATE_SCHEMA, "window_start_ms"),
+    "distributions": (DISTRIBUTION_SCHEMA, "window_start_ms"),
+    "rule_metrics": (record_schema(Metric), "timestamp_ms"),
     "events": (record_schema(Event), "timestamp_ms"),
     "alerts": (record_schema(Alert), "timestamp_ms"),
     "alert_states": (record_schema(AlertState), "evaluated_at_ms"),
     "health": (record_schema(HealthRecord), "timestamp_ms"),
 }
-_ROW_TYPES = {"events": Event, "alerts": Alert, "alert_states": AlertState, "health": HealthRecord}
+_ROW_TYPES = {
+    "rule_metrics": Metric,
+    "events": Event,
+    "alerts": Alert,
+    "alert_states": AlertState,
+    "health": HealthRecord,
+}
 _PART_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MS_PER_DAY = 86_400_000
 

@@ -43,6 +43,7 @@ __all__ = [
     "ScoreWindow",
     "Scored",
     "combine_scored",
+    "distribution_metrics",
     "is_distribution_table",
     "score_windows",
     "select_scored",
@@ -82,6 +83,11 @@ class Scored(NamedTuple):
     details: dict[int, str]  # window start ms -> what the score means, for the notification
     history: dict
     points: list[Metric]
+
+
+def distribution_metrics(rules: Iterable[RuleConfig]) -> frozenset[str]:
+    """The metrics whose per-window distributions the rules read (drift rules)."""
+    return frozenset(rule.metric for rule in rules if isinstance(rule, DriftRule))
 
 
 def is_distribution_table(table: pa.Table) -> bool:
