@@ -183,8 +183,6 @@ def _statistic(rows: list, aggregation: str, window_ms: int) -> float:
 def combine_scored(parts: Iterable, rule: ScoredRule, window_ms: int) -> list[ScoreWindow]:
     """Fold partial rows into the rule's windows (ordered): per data key, a statistic (anomaly,
     version_comparison: ``[count, statistic]``), a sum (slo) or a merged distribution (drift)."""
-    from transforms.distributions import Distribution
-
     buckets: dict[int, dict[str, list]] = {}
     for part in parts:
         start = part.window_start_ms - part.window_start_ms % window_ms
@@ -194,6 +192,8 @@ def combine_scored(parts: Iterable, rule: ScoredRule, window_ms: int) -> list[Sc
         data: dict = {}
         for key, rows in sorted(buckets[start].items()):
             if isinstance(rule, DriftRule):
+                from transforms.distributions import Distribution
+
                 merged = [Distribution(r.mapping, np.asarray(r.bins, dtype=np.float64),
                                        np.asarray(r.counts, dtype=np.int64)) for r in rows]  # fmt: skip
                 data[key] = merged[0].merge(*merged[1:]) if len(merged) > 1 else merged[0]
