@@ -188,7 +188,7 @@ def _distribution_rows(
     ``sorted_values`` holds every group's values in group order, ascending within a group."""
     if distributions is None or not distributions.metrics:
         return DISTRIBUTION_SCHEMA.empty_table()
-    from transforms.distributions import sketch_columns
+    from transforms.distributions import mapping_name, sketch_columns
 
     wanted = pc.is_in(aggregates.column("name"), pa.array(sorted(distributions.metrics), type=pa.string()))
     wanted = wanted.to_numpy(zero_copy_only=False)
@@ -199,7 +199,7 @@ def _distribution_rows(
     starts = np.concatenate(([0], np.cumsum(kept_counts)[:-1])).astype(np.int64)
     bins, bin_counts = sketch_columns(starts, values, distributions.relative_accuracy)
     rows = aggregates.filter(pa.array(wanted))
-    mapping = pa.array([f"ddsketch:{distributions.relative_accuracy:g}"] * rows.num_rows, type=pa.string())
+    mapping = pa.array([mapping_name(distributions.relative_accuracy)] * rows.num_rows, type=pa.string())
     columns = {name: rows.column(name) for name in ("window_start_ms", "window_end_ms", "source", "name", "unit",
                                                     "tags", "count")}  # fmt: skip
     columns.update(mapping=mapping, bins=bins, counts=bin_counts)

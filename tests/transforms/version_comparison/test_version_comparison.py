@@ -94,7 +94,8 @@ def test_lower_is_worse_flips_the_sign_and_compare_for_ends_the_comparison():
 
 
 def test_batch_live_and_beam_give_the_same_alerts():
-    points = (latency("6", T0, T0 + 2 * DAY, 1.0, seed=9) + latency("7", T0 + 2 * DAY, T0 + 2 * DAY + 5 * HOUR, 1.5, seed=10)
+    day2 = T0 + 2 * DAY
+    points = (latency("6", T0, day2, 1.0, seed=9) + latency("7", day2, day2 + 5 * HOUR, 1.5, seed=10)
               + latency("6", T0 + DAY, T0 + 2 * DAY, 1.0, seed=11, model="churn")
               + latency("9", T0 + 2 * DAY, T0 + 2 * DAY + 5 * HOUR, 1.25, seed=12, model="churn"))  # fmt: skip
     rules = [rule(), rule(name="mean_change", aggregation="mean", threshold=0.1, **{"for": 1})]
@@ -109,8 +110,9 @@ def test_batch_live_and_beam_give_the_same_alerts():
 
 def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(ConfigError, match=r"rules\[0\].*group_by must not hold the version tag"):
-        parse_config({"rules": [{"name": "v", "type": "version_comparison", "metric": "m", "aggregation": "p95",
-                                 "group_by": ["model_version"], "threshold": 0.2, "severity": "high"}]}, tmp_path)  # fmt: skip
+        grouped = {"name": "v", "type": "version_comparison", "metric": "m", "aggregation": "p95",
+                   "group_by": ["model_version"], "threshold": 0.2, "severity": "high"}  # fmt: skip
+        parse_config({"rules": [grouped]}, tmp_path)
     with pytest.raises(ConfigError, match=r"rules\[0\]\.aggregation"):
         parse_config({"rules": [{"name": "v", "type": "version_comparison", "metric": "m", "aggregation": "p42",
                                  "threshold": 0.2, "severity": "high"}]}, tmp_path)  # fmt: skip
