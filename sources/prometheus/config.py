@@ -76,6 +76,11 @@ class PrometheusConfig(ComponentConfig):
     exclude: list[str] = Field(default_factory=list, description="regexes (full match) on family names")
     units: dict[str, str] = Field(default_factory=dict, description="family name -> unit, overrides inference")
     quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.95, 0.99], min_length=1)
+    bucket_increases: bool = Field(
+        default=False,
+        description="histograms: also emit <family>_bucket_increase points tagged le (each bucket's increase "
+        "since the previous scrape), for drift rules with histogram: true",
+    )
     bearer_token: Secret | None = None
     poll: PollSettings = Field(default_factory=PollSettings)
 

@@ -17,7 +17,10 @@ histogram                 ``<family>`` tagged ``quantile`` ("0.5", "0.95", "0.99
                           ``histogram_quantile``), on the bucket *increase* since the previous scrape
                           (the recent window; the whole history on the first scrape);
                           ``<family>_count_rate``: observations per second; ``<family>_mean``:
-                          increase of ``_sum`` / increase of ``_count``
+                          increase of ``_sum`` / increase of ``_count``; with ``bucket_increases``
+                          also ``<family>_bucket_increase`` tagged ``le``: each cumulative bucket's
+                          increase since the previous scrape, the histogram as a distribution for drift
+                          rules (``histogram: true``)
 summary                   ``<family>`` tagged ``quantile``: the exposed quantiles as is (NaN ones are
                           skipped); ``<family>_count_rate`` and ``<family>_mean`` as for histograms
 info, stateset            skipped; ``*_created`` series (prometheus_client's creation timestamps) too
@@ -173,7 +176,9 @@ class ExpositionConverter:
         units: Mapping[str, str] | None = None,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
+        bucket_increases: bool = False,
     ):
+        self._bucket_increases = bucket_increases
         self._base_tags = {str(k): str(v) for k, v in (base_tags or {}).items()}
         self._quantiles = tuple(quantiles)
         self._units = dict(units or {})
@@ -272,6 +277,10 @@ class ExpositionConverter:
                 points.append(self._point(f"{name}_count_rate", window.total / elapsed, "per_second", labels))
             if window.total > 0 and _finite(window.sum):
                 points.append(self._point(f"{name}_mean", window.sum / window.total, unit, labels))
+            if self._bucket_increases and since_previous and family.type != "gaugehistogram":
+                for bound, increase in window.buckets:
+                    le = {"le": "+Inf" if math.isinf(bound) else format(bound, "g")}
+                    points.append(self._point(f"{name}_bucket_increase", increase, "", labels, le))
             if window.buckets and window.total > 0:
                 for q in self._quantiles:
                     value = histogram_quantile(q, window.buckets)

@@ -44,7 +44,9 @@ class PrometheusPoller:
         config = self._config
         self._session = requests.Session()
         self._converters = [
-            ExpositionConverter(target.tags(), config.quantiles, config.units, config.include, config.exclude)
+            ExpositionConverter(
+                target.tags(), config.quantiles, config.units, config.include, config.exclude, config.bucket_increases
+            )
             for target in config.targets
         ]
 

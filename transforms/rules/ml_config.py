@@ -9,6 +9,7 @@ mean the same; :class:`~transforms.rules.config.ConditionRule`). How the scores 
       - name: score_drift
         type: drift
         metric: model_score              # its per-window distributions (DDSketch, kept by the aggregation)
+        # histogram: true                # or a Prometheus histogram: metric <family>_bucket_increase
         group_by: [model_name]
         window: 1h
         method: psi                      # psi | ks | js
@@ -122,7 +123,19 @@ class DriftRule(ConditionRule):
     reference: DriftReference = Field(default_factory=DriftReference)
     bins: int = Field(default=10, ge=2, le=100, description="psi, js: buckets cut at the reference's quantiles")
     min_count: int = Field(default=100, ge=1, description="points needed in the window and in the reference")
+    histogram: bool = Field(
+        default=False,
+        description="metric is a Prometheus histogram's <family>_bucket_increase (prometheus source with "
+        "bucket_increases: true): the distribution is its buckets, not a DDSketch",
+    )
     alert_type: str = "drift"
+
+    @model_validator(mode="after")
+    def _version_not_grouped(self) -> DriftRule:
+        tag = self.reference.version_tag
+        if self.reference.type == "previous_version" and self.group_by is not None and tag in self.group_by:
+            raise ValueError(f"group_by must not hold the version tag {tag!r}: versions are compared within a group")
+        return self
 
     @property
     def statistic(self) -> str:

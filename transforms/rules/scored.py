@@ -53,6 +53,7 @@ BUDGET_METRIC = "slo_error_budget_remaining"
 """The metric an slo rule stores per window: 1 - bad / allowed bad over the period (a ratio; < 0: spent)."""
 
 _STATS = ("count", "sum", "min", "max", "p50", "p95", "p99")
+_LE_SEPARATOR = "\x1f"
 
 
 class DistPartial(NamedTuple):
@@ -104,15 +105,27 @@ def _versioned(rule: ScoredRule) -> str | None:
     return None
 
 
+def _is_histogram(rule: ScoredRule) -> bool:
+    return isinstance(rule, DriftRule) and rule.histogram
+
+
 def _group_and_key(rule: ScoredRule, tags: dict[str, str]) -> tuple[str, str] | None:
+    """(group JSON, data key) of a series: the key is the version (rules that compare versions) and, for a
+    histogram drift rule, ``"<version>\x1f<le>"``; neither tag is part of the group."""
     if not matches(rule.tags, tags):
         return None
     version_tag = _versioned(rule)
     key = tags.get(version_tag, "") if version_tag else ""
+    left_out = {version_tag} if version_tag else set()
+    if _is_histogram(rule):
+        if "le" not in tags:
+            return None
+        key = f"{key}{_LE_SEPARATOR}{tags['le']}"
+        left_out.add("le")
     if rule.group_by is not None:
         tags = {name: tags.get(name, "") for name in rule.group_by}
-    elif version_tag:
-        tags = {name: value for name, value in tags.items() if name != version_tag}
+    else:
+        tags = {name: value for name, value in tags.items() if name not in left_out}
     return json.dumps(tags, sort_keys=True, separators=(",", ":")), key
 
 
@@ -129,7 +142,7 @@ def select_scored(table: pa.Table, rule: ScoredRule) -> Iterator[tuple[tuple[str
     aggregate partials with their data key, or :class:`DistPartial` for drift rules."""
     from transforms.rules.prometheus_semantics import PromPartial
 
-    wants_distributions = isinstance(rule, DriftRule)
+    wants_distributions = isinstance(rule, DriftRule) and not rule.histogram
     if wants_distributions != is_distribution_table(table):
         return
     by_key: dict[tuple[str, str, str], list] = {}
@@ -189,6 +202,9 @@ def combine_scored(parts: Iterable, rule: ScoredRule, window_ms: int) -> list[Sc
         buckets.setdefault(start, {}).setdefault(part.key, []).append(part)
     windows = []
     for start in sorted(buckets):
+        if _is_histogram(rule):
+            windows.append(ScoreWindow(start, start + window_ms, _histograms(buckets[start])))
+            continue
         data: dict = {}
         for key, rows in sorted(buckets[start].items()):
             if isinstance(rule, DriftRule):
@@ -203,6 +219,30 @@ def combine_scored(parts: Iterable, rule: ScoredRule, window_ms: int) -> list[Sc
                 data[key] = [sum(r.count for r in rows), _statistic(rows, rule.aggregation, window_ms)]
         windows.append(ScoreWindow(start, start + window_ms, data))
     return windows
+
+
+def _histograms(rows_by_key: dict[str, list]) -> dict:
+    """version -> the window's :class:`Distribution` of a histogram's bucket increases (summed over the
+    group's series and base windows, per ``le``); a version whose buckets do not nest (series with different
+    bucket layouts) has none."""
+    from transforms.distributions import Distribution
+
+    by_version: dict[str, dict[float, float]] = {}
+    for key, rows in rows_by_key.items():
+        version, le = key.rsplit(_LE_SEPARATOR, 1)
+        try:
+            bound = float(le)
+        except ValueError:
+            continue
+        by_version.setdefault(version, {})[bound] = math.fsum(r.sum for r in rows)
+    data = {}
+    for version, cumulative in sorted(by_version.items()):
+        bounds = sorted(cumulative)
+        try:
+            data[version] = Distribution.from_cumulative_buckets(bounds, [cumulative[b] for b in bounds])
+        except ValueError:
+            continue
+    return data
 
 
 def score_windows(rule: ScoredRule, group: str, windows: list[ScoreWindow], history: dict | None) -> Scored:

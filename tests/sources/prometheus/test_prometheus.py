@@ -182,6 +182,21 @@ def test_vllm_histogram_quantiles_are_over_the_bucket_increase_since_the_previou
     assert value(p3, "vllm:prompt_tokens_rate", **model) == (20.0, "per_second")  # 100 tokens in 5 s
 
 
+def test_bucket_increases_give_a_histogram_to_drift_rules_and_are_off_by_default():
+    with ExpositionServer({"/metrics": ["vllm_1.prom", "vllm_2.prom"]}) as server:
+        first, second = run(PrometheusPoller(config(server.url + "/metrics", bucket_increases=True), clock(0, 10)), 1, 2)
+        _, plain = run(PrometheusPoller(config(server.url + "/metrics"), clock(0, 10)), 1, 2)
+    model = {"model_name": "meta-llama/Llama-3.1-8B-Instruct", "engine": "0"}
+    name = "vllm:e2e_request_latency_seconds_bucket_increase"
+    p2 = points_of(second)
+    # the increase over 10 s, cumulative per le (as in the quantile test above): .8:2 1:4 1.5:10 2:16 +Inf:20
+    assert value(p2, name, le="0.8", **model) == (2.0, "")
+    assert value(p2, name, le="1.5", **model) == (10.0, "")
+    assert value(p2, name, le="+Inf", **model) == (20.0, "")
+    assert name not in names(points_of(plain))
+    assert name not in names(points_of(first))  # the first scrape has no increase yet
+
+
 def test_tensorflow_serving_request_count_and_latency_in_microseconds():
     with ExpositionServer({"/monitoring/prometheus/metrics": ["tfserving_1.prom", "tfserving_2.prom"]}) as server:
         url = server.url + "/monitoring/prometheus/metrics"
