@@ -184,7 +184,8 @@ def test_vllm_histogram_quantiles_are_over_the_bucket_increase_since_the_previou
 
 def test_bucket_increases_give_a_histogram_to_drift_rules_and_are_off_by_default():
     with ExpositionServer({"/metrics": ["vllm_1.prom", "vllm_2.prom"]}) as server:
-        first, second = run(PrometheusPoller(config(server.url + "/metrics", bucket_increases=True), clock(0, 10)), 1, 2)
+        with_buckets = config(server.url + "/metrics", bucket_increases=True)
+        first, second = run(PrometheusPoller(with_buckets, clock(0, 10)), 1, 2)
         _, plain = run(PrometheusPoller(config(server.url + "/metrics"), clock(0, 10)), 1, 2)
     model = {"model_name": "meta-llama/Llama-3.1-8B-Instruct", "engine": "0"}
     name = "vllm:e2e_request_latency_seconds_bucket_increase"
