@@ -26,6 +26,7 @@ CORE = [
     "PyYAML>=6",
     "requests>=2.31",
     "Jinja2>=3.1",  # notification templates (sinks.delivery.templates); pure Python
+    "ddsketch>=3.0,<4",  # the distributions' definition (transforms.distributions); pure Python
 ]
 
 EXTRAS = {
@@ -68,6 +69,7 @@ EXTRAS["test"] = [
     "cryptography>=42",
     "schemathesis>=4.0,<5",
     "playwright>=1.45",  # drives Debian's chromium (its own browser download is not used)
+    "scipy>=1.11",  # the drift statistics' oracle (scipy.stats)
 ]
 
 setup(
