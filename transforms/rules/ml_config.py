@@ -239,10 +239,16 @@ class VersionComparisonRule(ConditionRule):
     previous version's window ``match_offset`` earlier (the same hours the day before), for
     ``compare_for`` after the current version first appeared. The value is the relative change,
     ``(current - previous) / |previous|`` (sign flipped when ``higher_is_worse`` is false): 0.2 = 20 % worse.
+    With ``denominator`` the compared value is ``sum(metric) / sum(denominator)`` (an error rate).
     """
 
     type: Literal["version_comparison"] = "version_comparison"
-    aggregation: Literal[AGGREGATIONS]
+    aggregation: Literal[AGGREGATIONS] = "mean"
+    denominator: str | None = Field(
+        default=None,
+        description="compare sum(metric) / sum(denominator) per version and window instead of a statistic: "
+        "an error rate (errors / requests)",
+    )
     version_tag: str = "model_version"
     higher_is_worse: bool = True
     match_offset: Duration = Field(default=86_400, description="previous version matched this much earlier, s")
@@ -259,4 +265,5 @@ class VersionComparisonRule(ConditionRule):
 
     @property
     def statistic(self) -> str:
-        return f"{self.aggregation} change vs previous version"
+        measured = f"{self.metric}/{self.denominator}" if self.denominator else self.aggregation
+        return f"{measured} change vs previous version"

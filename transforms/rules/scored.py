@@ -12,7 +12,7 @@ Selection (what each rule reads, keyed per window by a data key):
 - anomaly: the rule's statistic of its metric (as a threshold rule);
 - slo: the window sums of the total metric (key ``total``) and of the good or bad metric (``good``/``bad``);
 - version_comparison: the statistic per version (key = the ``version_tag`` tag's value; the group
-  leaves the version out);
+  leaves the version out), or with a ``denominator`` the ratio of the window sums (an error rate);
 - drift: the merged distribution (:class:`transforms.distributions.Distribution`) of the metric's
   distribution rows (:data:`airis_mon.schema.DISTRIBUTION_SCHEMA`), per version for a
   ``previous_version`` reference.
@@ -54,6 +54,7 @@ BUDGET_METRIC = "slo_error_budget_remaining"
 
 _STATS = ("count", "sum", "min", "max", "p50", "p95", "p99")
 _LE_SEPARATOR = "\x1f"
+_DENOMINATOR = "\x1e"  # data-key prefix of a version_comparison rule's denominator rows
 
 
 class DistPartial(NamedTuple):
@@ -134,6 +135,8 @@ def _metric_keys(rule: ScoredRule) -> dict[str, str]:
     if isinstance(rule, SloRule):
         total, other = rule.metrics
         return {total: "total", other: "good" if rule.good_metric else "bad"}
+    if isinstance(rule, VersionComparisonRule) and rule.denominator:
+        return {rule.metric: "", rule.denominator: _DENOMINATOR}
     return {rule.metric: ""}
 
 
@@ -164,7 +167,7 @@ def select_scored(table: pa.Table, rule: ScoredRule) -> Iterator[tuple[tuple[str
             if hit is None:
                 continue
             group, version = hit
-            key = fixed_key or version
+            key = version if not fixed_key else fixed_key + version if fixed_key == _DENOMINATOR else fixed_key
             if wants_distributions:
                 start, end, count, mapping, bins, counts = values
                 part = DistPartial(start, end, count, mapping, tuple(bins), tuple(counts), key)
@@ -215,6 +218,12 @@ def combine_scored(parts: Iterable, rule: ScoredRule, window_ms: int) -> list[Sc
                 data[key] = merged[0].merge(*merged[1:]) if len(merged) > 1 else merged[0]
             elif isinstance(rule, SloRule):
                 data[key] = math.fsum(r.sum for r in rows)
+            elif key.startswith(_DENOMINATOR):
+                continue  # folded into its version's ratio below
+            elif isinstance(rule, VersionComparisonRule) and rule.denominator:
+                below = math.fsum(r.sum for r in buckets[start].get(_DENOMINATOR + key, []))
+                ratio = math.fsum(r.sum for r in rows) / below if below else math.nan
+                data[key] = [sum(r.count for r in rows), ratio]
             else:
                 data[key] = [sum(r.count for r in rows), _statistic(rows, rule.aggregation, window_ms)]
         windows.append(ScoreWindow(start, start + window_ms, data))
@@ -397,6 +406,7 @@ def _score_versions(rule: VersionComparisonRule, group: str, windows: list[Score
     recent = {int(start): data for start, data in history.get("recent", [])}  # window start -> {version: [n, v]}
     details, out = {}, []
     offset_ms = rule.match_offset * 1000
+    measured = f"{rule.metric}/{rule.denominator}" if rule.denominator else f"{rule.metric} {rule.aggregation}"
     for window in windows:
         start = window.window_start_ms
         for version in sorted(v for v in window.data if v not in first_seen):
@@ -420,7 +430,7 @@ def _score_versions(rule: VersionComparisonRule, group: str, windows: list[Score
                     score = change if rule.higher_is_worse else -change
                     verdict = "worse" if score > 0 else "better"
                     detail = (
-                        f"{rule.version_tag} {current} {rule.metric} {rule.aggregation} {value:.6g} is "
+                        f"{rule.version_tag} {current} {measured} {value:.6g} is "
                         f"{abs(change):.0%} {'higher' if change > 0 else 'lower'} ({verdict}) than {rule.version_tag} "
                         f"{previous} ({matched:.6g}, {where})"
                     )

@@ -83,7 +83,10 @@ def test_good_metric_and_bad_metric_give_the_same_alerts():
 
 def test_batch_live_and_beam_agree_points_included():
     points = traffic(DAY // MIN, lambda m: 0.03 if 300 <= m < 400 or 900 <= m < 1000 else 0.0)
-    rules = [rule(), rule(name="tight", objective=0.9995, burn_windows=[{"long": "30m", "short": "5m", "burn_rate": 10}])]
+    rules = [
+        rule(),
+        rule(name="tight", objective=0.9995, burn_windows=[{"long": "30m", "short": "5m", "burn_rate": 10}]),
+    ]
     tables = tables_of(points, MIN, rules)
     batch, batch_points = batch_run(rules, tables, 60)
     assert len([a for a in batch if a.notification == "trigger"]) == 4
@@ -97,7 +100,7 @@ def test_batch_live_and_beam_agree_points_included():
 def test_config_errors():
     with pytest.raises(ValueError, match="exactly one of good_metric or bad_metric"):
         rule(good_metric="ok")
-    with pytest.raises(ValueError, match="for 99.9 % write 0.999"):
+    with pytest.raises(ValueError, match=r"for 99\.9 % write 0\.999"):
         rule(objective=99.9)
     with pytest.raises(ValueError, match="shorter than long"):
         rule(burn_windows=[{"long": "5m", "short": "1h", "burn_rate": 14.4}])

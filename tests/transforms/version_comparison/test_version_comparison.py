@@ -93,6 +93,20 @@ def test_lower_is_worse_flips_the_sign_and_compare_for_ends_the_comparison():
     assert alerts[1].timestamp_ms == T0 + DAY + 3 * HOUR  # compare_for over: unknown -> resolves
 
 
+def test_an_error_rate_is_compared_as_errors_over_requests_per_version():
+    points = []
+    for minute in range(2 * 24 * 60 + 3 * 60):
+        t = T0 + minute * MIN
+        version, errors = ("6", 10.0) if t < T0 + 2 * DAY else ("7", 25.0)  # 1 % then 2.5 % of 1,000 requests
+        tags = json.dumps({"model_name": "fraud", "model_version": version}, sort_keys=True, separators=(",", ":"))
+        points += [Metric(t, "gw", "requests", 1000.0, "", tags), Metric(t, "gw", "errors", errors, "", tags)]
+    errors = rule(name="error_rate", metric="errors", denominator="requests", threshold=0.5, **{"for": 1})
+    alerts, _ = batch_run([errors], tables_of(points, MIN, [errors]), 60)
+    trigger = next(a for a in alerts if a.notification == "trigger")
+    assert trigger.timestamp_ms == T0 + 2 * DAY + HOUR and trigger.current_value == pytest.approx(1.5, rel=1e-12)
+    assert "model_version 7 errors/requests 0.025 is 150% higher (worse) than model_version 6 (0.01" in trigger.summary
+
+
 def test_batch_live_and_beam_give_the_same_alerts():
     day2 = T0 + 2 * DAY
     points = (latency("6", T0, day2, 1.0, seed=9) + latency("7", day2, day2 + 5 * HOUR, 1.5, seed=10)
