@@ -25,8 +25,8 @@ values in the same way whatever the split:
 
 Period edge: the budget is computed over hourly buckets (``bucket_ms`` = the smallest multiple of ``window_ms``
 that is at least 1 h, aligned to the epoch), not base windows: the period of a window ending at ``end`` is
-``[floor_bucket(end - period_s), end]``, between ``period_s`` and ``period_s`` plus one bucket long (30 days:
-at most 1 h, 0.14 %, too much).
+``[floor_bucket(end - period_s), end]``, from ``period_s`` up to one bucket longer (30 days: up to 1 h, 0.14 %,
+more; a bad window leaves the budget up to one bucket later than with an exact period).
 """
 
 from __future__ import annotations
