@@ -298,6 +298,8 @@ def _score_slo(rule: SloRule, group: str, windows: list[ScoreWindow], history: d
         good = total - np.array([w.data.get("bad", 0.0) for w in windows], dtype=np.float64)
     good = np.clip(good, 0.0, total)  # a bad count above the total (mismatched scrapes) counts as all bad
     burn_windows = [BurnWindow(b.long, b.short, b.burn_rate) for b in rule.burn_windows]
+    if history and history.get("window_ms") != window_ms:
+        history = {}  # the rule's window changed since the history was kept: start over
     result, history = evaluate_slo(starts, good, total, window_ms, rule.objective, rule.period, burn_windows,
                                    history or None)  # fmt: skip
     tags = {**json.loads(group), "rule": rule.name}
