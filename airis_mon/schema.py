@@ -230,16 +230,20 @@ METRIC_SCHEMA = pa.schema(
     ]
 )
 
+_SERIES_WINDOW_FIELDS = [
+    ("window_start_ms", pa.int64()),
+    ("window_end_ms", pa.int64()),
+    ("source", pa.string()),
+    ("name", pa.string()),
+    ("unit", pa.string()),
+    ("tags", pa.string()),
+    ("count", pa.int64()),
+]
+
 #: One row per (series, window): the statistics of the points in the window.
 AGGREGATE_SCHEMA = pa.schema(
     [
-        ("window_start_ms", pa.int64()),
-        ("window_end_ms", pa.int64()),
-        ("source", pa.string()),
-        ("name", pa.string()),
-        ("unit", pa.string()),
-        ("tags", pa.string()),
-        ("count", pa.int64()),
+        *_SERIES_WINDOW_FIELDS,
         ("sum", pa.float64()),
         ("min", pa.float64()),
         ("max", pa.float64()),
@@ -253,13 +257,7 @@ AGGREGATE_SCHEMA = pa.schema(
 
 DISTRIBUTION_SCHEMA = pa.schema(
     [
-        ("window_start_ms", pa.int64()),
-        ("window_end_ms", pa.int64()),
-        ("source", pa.string()),
-        ("name", pa.string()),
-        ("unit", pa.string()),
-        ("tags", pa.string()),
-        ("count", pa.int64()),
+        *_SERIES_WINDOW_FIELDS,
         ("mapping", pa.string()),  # "ddsketch:<relative accuracy>" or "buckets" (Prometheus histogram)
         ("bins", pa.list_(pa.float64())),  # non-empty bins' values (ddsketch) or upper bounds (buckets), ascending
         ("counts", pa.list_(pa.int64())),  # points per bin

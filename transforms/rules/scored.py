@@ -144,16 +144,14 @@ def select_scored(table: pa.Table, rule: ScoredRule) -> Iterator[tuple[tuple[str
     """The rows of ``table`` a scored rule reads, as ``(group key, partials)``: ``PromPartial``-shaped
     aggregate partials with their data key, or :class:`DistPartial` for drift rules."""
     from transforms.rules.prometheus_semantics import PromPartial
+    from transforms.rules.select import rows_of
 
     wants_distributions = isinstance(rule, DriftRule) and not rule.histogram
     if wants_distributions != is_distribution_table(table):
         return
     by_key: dict[tuple[str, str, str], list] = {}
     for metric, fixed_key in _metric_keys(rule).items():
-        mask = pc.equal(table.column("name"), metric)
-        if rule.source is not None:
-            mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
-        selected = table.filter(mask)
+        selected = rows_of(table, rule, metric)
         if not selected.num_rows:
             continue
         found = {t: _group_and_key(rule, tags_from_json(t)) for t in pc.unique(selected.column("tags")).to_pylist()}

@@ -65,9 +65,10 @@ def _group_of(rule: RuleConfig, tags_json: str) -> str | None:
     return json.dumps(tags, sort_keys=True, separators=(",", ":"))
 
 
-def rows_of(table: pa.Table, rule: RuleConfig) -> pa.Table:
-    """The aggregate rows of ``table`` a rule reads: its metric, and its source when it names one."""
-    mask = pc.equal(table.column("name"), rule.metric)
+def rows_of(table: pa.Table, rule: RuleConfig, metric: str | None = None) -> pa.Table:
+    """The aggregate rows of ``table`` a rule reads: its metric (or ``metric``, for rules reading several),
+    and its source when it names one."""
+    mask = pc.equal(table.column("name"), metric or rule.metric)
     if rule.source is not None:
         mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
     return table.filter(mask)
@@ -106,10 +107,7 @@ def _select_prometheus(table: pa.Table, rule: PrometheusRule) -> Iterator[tuple[
 
     by_key: dict[GroupKey, list] = {}
     for metric in dict.fromkeys(s.metric for s in compile_expr(rule.expr).selectors()):
-        mask = pc.equal(table.column("name"), metric)
-        if rule.source is not None:
-            mask = pc.and_(mask, pc.equal(table.column("source"), rule.source))
-        selected = table.filter(mask)
+        selected = rows_of(table, rule, metric)
         if not selected.num_rows:
             continue
         found = {t: group_of(rule, metric, tags_from_json(t)) for t in pc.unique(selected.column("tags")).to_pylist()}
