@@ -43,6 +43,7 @@ from airis_mon.config import Config
 from airis_mon.silence_store import SilenceStore, StoredSilence, format_matcher, parse_matcher, silence_status
 from console.records import ALERT_STATES, AlertDetail, AlertFilter, Principal
 from console.sessions import SESSION_COOKIE, SessionStore, TokenBook, csrf_matches, origin_of, same_origin
+from transforms.rules.config import SCORE_ALERT_TYPES
 
 __all__ = ["ConsoleServices", "create_app"]
 
@@ -259,7 +260,9 @@ def create_app(config: Config, services: ConsoleServices, clock: Callable[[], fl
         points = services.store.series(detail, start_ms, end_ms)
         spans = services.store.spans(detail)
         changes = services.store.changes(detail, start_ms, end_ms)
-        threshold = detail.alert.threshold if not _nan(detail.alert.threshold) else None
+        # an ML monitor's threshold is on its score, not on the charted statistic: no line for it
+        scored = detail.alert_type in SCORE_ALERT_TYPES
+        threshold = detail.alert.threshold if not (scored or _nan(detail.alert.threshold)) else None
         chart = episode_chart(points, threshold, spans, changes, alert_id=detail.alert.id, start_ms=start_ms,
                               end_ms=end_ms, window_ms=detail.window_s * 1000)  # fmt: skip
         silence_query = urlencode({"matchers": "\n".join(_silence_matchers(detail)), "comment": f"{detail.alert.name}"})

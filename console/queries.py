@@ -52,7 +52,7 @@ from console.records import (
     Span,
 )
 from transforms.enrich.context import describe_change, describe_deploy
-from transforms.rules.config import ThresholdRule
+from transforms.rules.config import AnomalyRule, ThresholdRule, VersionComparisonRule
 
 __all__ = ["AGGREGATIONS", "DEGRADED_CHECKS", "MAX_LIMIT", "ConsoleStore"]
 
@@ -360,7 +360,7 @@ class ConsoleStore:
         """(aggregation, window s) of a rule: a threshold rule's own; else ``mean`` over the aggregation window."""
         base_s = self.config.aggregation.window_seconds
         rule = self._rules.get(rule_name)
-        if isinstance(rule, ThresholdRule):
+        if isinstance(rule, ThresholdRule | AnomalyRule | VersionComparisonRule):  # charts the statistic they score
             return rule.aggregation, int(rule.window or base_s)
         return "mean", int(base_s)
 

@@ -59,9 +59,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from airis_mon.durations import Duration
 from airis_mon.timeutil import to_epoch_ms
-from transforms.rules.config import AGGREGATIONS, ConditionRule
+from transforms.rules.rule_base import AGGREGATIONS, ConditionRule
 
 __all__ = [
+    "SCORE_ALERT_TYPES",
     "AnomalyRule",
     "BurnWindowConfig",
     "DriftReference",
@@ -69,6 +70,10 @@ __all__ = [
     "SloRule",
     "VersionComparisonRule",
 ]
+
+
+SCORE_ALERT_TYPES = frozenset({"drift", "anomaly", "slo", "version_comparison"})
+"""Alert types whose ``current_value`` and ``threshold`` are scores, not the metric's statistic."""
 
 
 class _Strict(BaseModel):
