@@ -49,7 +49,6 @@ from airis_mon.extras import COMMAND_EXTRAS, exit_if_missing, one_line_on_missin
 if __name__ == "__main__":
     exit_if_missing("python -m benchmarks.monitors", *COMMAND_EXTRAS.get("benchmarks.monitors", ()))
 
-import transforms.rules.config  # noqa: F401  (before the registry loads the rule models)
 from airis_mon.config import Config, load_config
 from airis_mon.timeutil import ms_to_iso
 from benchmarks.measure import log
