@@ -10,7 +10,7 @@ a DDSketch per window of the metrics drift rules read), and evaluates the rules 
 
 - **batch**: :func:`transforms.rules.batch.evaluate_group` per (rule, group) over all its windows, the
   batch runner's step (``EvaluateRules`` without the Beam shuffle);
-- **live**: the same windows fed in cycles of ``--cycle`` base windows through
+- **live**: the same windows fed in cycles of 1 to ``2 * --cycle - 1`` base windows (seeded) through
   :func:`transforms.rules.incremental.advance`, the state of every group written as JSON between cycles
   (:meth:`transforms.rules.checkpointed.RuleEntry.to_json`, ``json.dumps``/``json.loads``, ``from_json``)
   and kept only when the live runner keeps it, as the live runner does cycle by cycle;
@@ -40,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -62,8 +63,8 @@ from transforms.rules.scored import distribution_metrics, is_distribution_table,
 from transforms.rules.select import select_partials
 from transforms.rules.vectorized import select_columns
 
-__all__ = ["TARGET", "alert_key", "evaluate_backtest", "evaluate_batch", "evaluate_live", "main", "score",
-           "stored_layout"]  # fmt: skip
+__all__ = ["TARGET", "alert_key", "cycle_horizons", "evaluate_backtest", "evaluate_batch", "evaluate_live", "main",
+           "score", "stored_layout"]  # fmt: skip
 
 TARGET = 0.9  # precision and recall, each monitor type
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "monitors.yaml"
@@ -107,23 +108,33 @@ def _kept(rule: RuleConfig, step) -> bool:
                 or state.history)  # fmt: skip
 
 
-def evaluate_live(rules: Sequence[RuleConfig], tables: Sequence[pa.Table], window_s: int, start_ms: int,
-                  until_ms: int, cycle_windows: int) -> tuple[list, int]:  # fmt: skip
-    """Cycles of ``cycle_windows`` base windows through :func:`advance`; every kept entry goes through
-    JSON between cycles. Returns the alerts and the number of entry round trips."""
+def cycle_horizons(start_ms: int, until_ms: int, window_ms: int, mean_windows: int, seed: int) -> list[int]:
+    """The live path's cycle horizons (epoch ms): cycles of 1 to ``2 * mean_windows - 1`` base windows
+    (seeded, uniform; all ``mean_windows`` when it is 1), the last one at ``until_ms``. Cycles of varying
+    length cut the rule windows at varying points, as a live runner's cycles do."""
+    rng = np.random.default_rng(seed)
+    horizons, horizon = [], start_ms
+    while horizon < until_ms:
+        horizon = min(horizon + int(rng.integers(1, 2 * mean_windows)) * window_ms, until_ms)
+        horizons.append(horizon)
+    return horizons
+
+
+def evaluate_live(rules: Sequence[RuleConfig], tables: Sequence[pa.Table], window_s: int,
+                  horizons: Sequence[int]) -> tuple[list, int]:  # fmt: skip
+    """Cycles up to each of ``horizons`` (ascending epoch ms) through :func:`advance`; every kept entry goes
+    through JSON between cycles. Returns the alerts and the number of entry round trips."""
     by_name = {rule.name: rule for rule in rules}
     arrivals: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    cycle_ms = cycle_windows * window_s * 1000
+    bounds = np.asarray(horizons, dtype=np.int64)
     for table in tables:
         for key, parts in select_partials(table, rules):
-            for part in parts:
-                cycle = (part.window_end_ms - start_ms - 1) // cycle_ms  # the cycle whose horizon closes it
-                arrivals[key][cycle].append(part)
-    cycles = -(-(until_ms - start_ms) // cycle_ms)
+            ends = np.fromiter((part.window_end_ms for part in parts), dtype=np.int64, count=len(parts))
+            for part, cycle in zip(parts, np.searchsorted(bounds, ends, side="left").tolist(), strict=True):
+                arrivals[key][cycle].append(part)  # the first cycle whose horizon closes its window
     entries: dict[tuple, str] = {}  # key -> the entry as stored (JSON text)
     alerts, round_trips = [], 0
-    for cycle in range(cycles):
-        horizon = min(start_ms + (cycle + 1) * cycle_ms, until_ms)
+    for cycle, horizon in enumerate(horizons):
         for key in sorted(set(entries) | {k for k, by_cycle in arrivals.items() if cycle in by_cycle}):
             rule = by_name[key[0]]
             stored = entries.pop(key, None)
@@ -232,7 +243,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.monitors", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=None, help=f"days of history. Default: 28 ({SMOKE_DAYS} --smoke)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed. Default: 7")
-    parser.add_argument("--cycle", type=int, default=10, help="live path: base windows per cycle. Default: 10")
+    parser.add_argument("--cycle", type=int, default=10, help="live path: mean base windows per cycle. Default: 10")
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help="rules config. Default: examples/monitors.yaml"
     )
@@ -271,9 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"batch: {len(batch)} alerts in {seconds['batch']:.1f} s")
 
     started = time.perf_counter()
-    live, round_trips = evaluate_live(config.rules, tables, window_s, history.start_ms, history.end_ms, args.cycle)
+    horizons = cycle_horizons(history.start_ms, history.end_ms, window_s * 1000, args.cycle, args.seed)
+    live, round_trips = evaluate_live(config.rules, tables, window_s, horizons)
     seconds["live"] = time.perf_counter() - started
-    log(f"live: {len(live)} alerts in {seconds['live']:.1f} s ({round_trips:,} entries through JSON)")
+    log(f"live: {len(live)} alerts in {seconds['live']:.1f} s ({len(horizons):,} cycles, {round_trips:,} entries "
+        "through JSON)")  # fmt: skip
 
     work = Path(tempfile.mkdtemp(prefix="airis-mon-monitors-bench-"))
     try:
@@ -337,7 +350,7 @@ def _print_report(report: dict) -> None:
             f"median delay {_fmt(k['median_delay_min'], '.0f')} min, max {_fmt(k['max_delay_min'], '.0f')} min"
         )
     print("wall time: " + ", ".join(f"{name} {s:.1f} s" for name, s in report["seconds"].items())
-          + f" (live: cycles of {report['cycle_windows']} windows)")  # fmt: skip
+          + f" (live: cycles of 1 to {2 * report['cycle_windows'] - 1} windows)")  # fmt: skip
     for name, ok in report["agreement"].items():
         print(f"check: {name}: {'OK' if ok else 'MISMATCH'}")
     verdict = "met" if report["targets_met"] else "MISSED"
