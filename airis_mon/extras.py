@@ -70,6 +70,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "templates.launch": ("gcp",),
     "benchmarks.aggregate": (),
     "benchmarks.rules": (),
+    "benchmarks.monitors": (),
     "benchmarks.backfill": ("aws",),
     "benchmarks.gateway": ("gateway",),
     "benchmarks.live": ("gateway", "prometheus"),
