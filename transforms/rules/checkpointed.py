@@ -51,7 +51,9 @@ class RuleEntry:
 
     def to_json(self) -> dict:
         """A JSON-able dict (NaN peak as null)."""
-        state = dataclasses.asdict(self.state)
+        # Field by field, not dataclasses.asdict: that deep-copies the ML monitors' history (JSON-safe already)
+        # on every entry of every cycle, most of a live cycle's time with slo or drift rules.
+        state = {field.name: getattr(self.state, field.name) for field in dataclasses.fields(self.state)}
         state["peak"] = None if math.isnan(state["peak"]) else state["peak"]
         return {"key": list(self.key), "state": state, "waiting": [list(p) for p in self.waiting]}
 
